@@ -1,0 +1,20 @@
+"""Top-level `himitsu` command and its groups."""
+
+from __future__ import annotations
+
+import typer
+
+from himitsu.cli import audit_cmd, register_cmd, server_cmd, users_cmd
+
+app = typer.Typer(
+    name="himitsu",
+    help="Himitsu (秘密): 営業秘密の管理台帳・監査証跡 / trade-secret register and audit trail.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("serve", help="Webアプリを起動 / Serve the web app.")(server_cmd.serve)
+app.command("demo", help="デモ会社を読み込む / Load the demo company into an empty database.")(server_cmd.demo)
+app.add_typer(users_cmd.app, name="users", help="利用者 / Users.")
+app.add_typer(register_cmd.app, name="register", help="営業秘密管理台帳 / The trade-secret register.")
+app.add_typer(audit_cmd.app, name="audit", help="監査証跡 / The audit trail.")

@@ -1,0 +1,109 @@
+"""Installation configuration: where data lives, which database, which keys.
+
+Pure module (no Django import) so the CLI can resolve paths before Django starts.
+Secrets come from the environment or from files, never from the command line.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from himitsu.errors import ConfigError
+
+DEFAULT_HOME = Path.home() / ".himitsu"
+
+
+def home() -> Path:
+    """The folder holding the embedded database, keys and indexes (created if missing)."""
+    raw = os.environ.get("HIMITSU_HOME")
+    path = Path(raw).expanduser() if raw else DEFAULT_HOME
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "keys").mkdir(mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError("config.home_unwritable", path=str(path), reason=exc.strerror or str(exc)) from exc
+    return path
+
+
+def _read_or_create_key(name: str, env: str) -> str:
+    direct = os.environ.get(env)
+    if direct:
+        return direct
+    file_env = os.environ.get(f"{env}_FILE")
+    if file_env:
+        try:
+            return Path(file_env).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError("config.key_unreadable", path=file_env, reason=exc.strerror or str(exc)) from exc
+    path = home() / "keys" / name
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(secrets.token_urlsafe(48))
+    return path.read_text(encoding="utf-8").strip()
+
+
+def secret_key() -> str:
+    """Django's signing key: HIMITSU_SECRET_KEY, HIMITSU_SECRET_KEY_FILE, or a generated file."""
+    return _read_or_create_key("django-secret.key", "HIMITSU_SECRET_KEY")
+
+
+def audit_key() -> bytes:
+    """HMAC key of the audit chain: HIMITSU_AUDIT_KEY, HIMITSU_AUDIT_KEY_FILE, or a generated file."""
+    return _read_or_create_key("audit-chain.key", "HIMITSU_AUDIT_KEY").encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Database:
+    engine: str
+    name: str
+    user: str = ""
+    password: str = ""
+    host: str = ""
+    port: str = ""
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine == "sqlite"
+
+
+def database() -> Database:
+    """HIMITSU_DATABASE_URL (postgresql://… or sqlite:///path), else SQLite in HIMITSU_HOME."""
+    url = os.environ.get("HIMITSU_DATABASE_URL", "").strip()
+    if not url:
+        return Database(engine="sqlite", name=str(home() / "himitsu.sqlite3"))
+    return parse_database_url(url)
+
+
+def parse_database_url(url: str) -> Database:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in {"postgres", "postgresql", "pgsql"}:
+        name = unquote(parts.path.lstrip("/"))
+        if not name:
+            raise ConfigError("config.database_url_invalid", url=_redact(url))
+        return Database(
+            engine="postgresql",
+            name=name,
+            user=unquote(parts.username or ""),
+            password=unquote(parts.password or ""),
+            host=parts.hostname or "",
+            port=str(parts.port or ""),
+        )
+    if scheme == "sqlite":
+        path = unquote(parts.path)
+        if not path:
+            raise ConfigError("config.database_url_invalid", url=_redact(url))
+        return Database(engine="sqlite", name=path)
+    raise ConfigError("config.database_url_invalid", url=_redact(url))
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url

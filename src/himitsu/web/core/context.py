@@ -1,0 +1,17 @@
+"""Template context shared by every page: the user's role and what the menus may show."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from himitsu.web.accounts import access
+
+
+def himitsu(request: Any) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    return {
+        "can_view_audit": access.can_view_audit(user),
+        "can_create": access.can_create(user),
+        "can_import": access.can_import(user),
+        "can_manage_levels": access.can_manage_levels(user),
+    }

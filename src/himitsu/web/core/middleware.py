@@ -1,0 +1,26 @@
+"""Login required everywhere except the login page, language switch and static files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import JsonResponse
+from django.contrib.auth.views import redirect_to_login
+from django.utils.translation import gettext as _
+
+PUBLIC_PREFIXES = ("/login/", "/i18n/", "/static/", "/favicon.ico", "/healthz")
+
+
+class LoginRequiredMiddleware:
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        path = request.path
+        if request.user.is_authenticated or path.startswith(PUBLIC_PREFIXES):
+            return self.get_response(request)
+        if path.startswith("/api/"):
+            if path.rstrip("/").endswith(("/openapi.json", "/docs")):
+                return self.get_response(request)
+            return JsonResponse({"code": "auth.required", "message": _("Log in first.")}, status=401)
+        return redirect_to_login(request.get_full_path())

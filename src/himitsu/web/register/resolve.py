@@ -1,0 +1,102 @@
+"""Turn names people write (level 極秘, department code, user names, group names) into form data.
+
+Shared by the import and the API so that both validate exactly like the web form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Q
+from django.utils.translation import gettext as _
+
+from himitsu.web.accounts.models import AccessGroup, Department, User
+from himitsu.web.register.models import Category, ClassificationLevel, LegalType, ProtectionDecision, TriState
+
+# Choice fields accept the stored value, the Japanese label or the English label.
+CHOICE_ALIASES: dict[str, dict[str, str]] = {
+    "category": {"技術情報": Category.TECHNICAL, "営業情報": Category.BUSINESS, "その他": Category.OTHER},
+    "legal_type": {"営業秘密": LegalType.TRADE_SECRET, "限定提供データ": LegalType.LIMITED_DATA,
+                   "その他の秘密情報": LegalType.OTHER_CONFIDENTIAL, "その他": LegalType.OTHER_CONFIDENTIAL},
+    "protection_decision": {"未定": ProtectionDecision.UNDECIDED, "権利化": ProtectionDecision.PATENT,
+                            "秘匿化": ProtectionDecision.SECRECY},
+    "tristate": {"はい": TriState.YES, "いいえ": TriState.NO, "不明": TriState.UNKNOWN, "あり": TriState.YES,
+                 "なし": TriState.NO, "可能": TriState.YES, "不可能": TriState.NO, "": TriState.UNKNOWN},
+}
+TRISTATE_FIELDS = ("published", "patented", "reverse_engineerable")
+
+
+@dataclass
+class FormData:
+    values: dict[str, Any]
+    unresolved: dict[str, str] = field(default_factory=dict)
+
+
+def _choice(kind: str, raw: Any, enum: Any) -> str:
+    text = str(raw or "").strip()
+    aliases = CHOICE_ALIASES[kind]
+    if text in aliases:
+        return str(aliases[text])
+    for member in enum:
+        if text.lower() in (str(member.value), str(member.label).lower()):
+            return str(member.value)
+    return text  # left for the form to reject with its own message
+
+
+def _names(raw: Any) -> list[str]:
+    if isinstance(raw, list | tuple):
+        items = [str(x) for x in raw]
+    else:
+        items = str(raw or "").replace("、", ",").replace("\n", ",").replace(";", ",").split(",")
+    return [i.strip() for i in items if i.strip()]
+
+
+def form_data(row: dict[str, Any]) -> FormData:
+    """``row`` holds register fields by their model names, with people-readable values."""
+    values: dict[str, Any] = {k: ("" if v is None else v) for k, v in row.items()}
+    unresolved: dict[str, str] = {}
+    values["category"] = _choice("category", row.get("category"), Category)
+    values["legal_type"] = _choice("legal_type", row.get("legal_type") or "trade_secret", LegalType)
+    values["protection_decision"] = _choice(
+        "protection_decision", row.get("protection_decision") or "undecided", ProtectionDecision)
+    for name in TRISTATE_FIELDS:
+        values[name] = _choice("tristate", row.get(name), TriState)
+
+    level_text = str(row.get("level") or "").strip()
+    level = ClassificationLevel.objects.filter(Q(code=level_text) | Q(name=level_text) | Q(name_en__iexact=level_text)
+                                               ).first() if level_text else None
+    values["level"] = level.pk if level else ""
+    if level_text and level is None:
+        unresolved["level"] = _("No classification level named %(name)s.") % {"name": level_text}
+
+    dept_text = str(row.get("owner_department") or "").strip()
+    dept = Department.objects.filter(Q(code=dept_text) | Q(name=dept_text)).first() if dept_text else None
+    values["owner_department"] = dept.pk if dept else ""
+    if dept_text and dept is None:
+        unresolved["owner_department"] = _("No department with the code or name %(name)s.") % {"name": dept_text}
+
+    person = str(row.get("responsible") or "").strip()
+    responsible = User.objects.filter(username=person, is_active=True).first() if person else None
+    values["responsible"] = responsible.pk if responsible else ""
+    if person and responsible is None:
+        unresolved["responsible"] = _("No active user named %(name)s.") % {"name": person}
+
+    usernames = _names(row.get("allowed_users"))
+    users = dict(User.objects.filter(username__in=usernames, is_active=True).values_list("username", "pk"))
+    values["allowed_users"] = [users[u] for u in usernames if u in users]
+    missing = [u for u in usernames if u not in users]
+    if missing:
+        unresolved["allowed_users"] = _("No active users named: %(names)s.") % {"names": ", ".join(missing)}
+
+    group_names = _names(row.get("allowed_groups"))
+    groups = dict(AccessGroup.objects.filter(name__in=group_names).values_list("name", "pk"))
+    values["allowed_groups"] = [groups[g] for g in group_names if g in groups]
+    missing = [g for g in group_names if g not in groups]
+    if missing:
+        unresolved["allowed_groups"] = _("No access groups named: %(names)s.") % {"names": ", ".join(missing)}
+
+    locations = row.get("locations")
+    values["locations"] = "\n".join(str(x) for x in locations) if isinstance(locations, list | tuple) else (
+        locations or "")
+    return FormData(values, unresolved)

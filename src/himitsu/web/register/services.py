@@ -1,0 +1,199 @@
+"""Every change to the register goes through here, whatever the caller (web page, API, CLI, import).
+
+Each change checks need-to-know, recomputes the secrecy-evidence assessment, appends a
+hash-linked revision of the entry and an audit record, all in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from himitsu.catalog import checklist as cl
+from himitsu.web.accounts import access
+from himitsu.web.accounts.models import User
+from himitsu.web.audit import chain
+from himitsu.web.audit.models import Action
+from himitsu.web.register.models import EvidenceAnswer, Secret, SecretRevision, StorageLocation
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who acts, through which channel, and the HTTP request if there is one (for IP and agent)."""
+
+    actor: Any
+    channel: str = "web"
+    request: Any = None
+
+    @property
+    def user(self) -> User | None:
+        return self.actor if isinstance(self.actor, User) else None
+
+
+def snapshot(secret: Secret) -> dict[str, Any]:
+    """A JSON-able picture of the entry, as kept in its history (no ids that could change)."""
+    return {
+        "management_number": secret.management_number,
+        "title": secret.title,
+        "summary": secret.summary,
+        "category": secret.category,
+        "level": secret.level.name,
+        "legal_type": secret.legal_type,
+        "owner_department": secret.owner_department.code,
+        "responsible": secret.responsible.username if secret.responsible else "",
+        "allowed_users": sorted(secret.allowed_users.values_list("username", flat=True)),
+        "allowed_groups": sorted(secret.allowed_groups.values_list("name", flat=True)),
+        "locations": [f"{k}:{loc}" for k, loc in secret.locations.values_list("kind", "location")],
+        "marking": secret.marking,
+        "review_date": secret.review_date.isoformat() if secret.review_date else None,
+        "protection_decision": secret.protection_decision,
+        "decision_date": secret.decision_date.isoformat() if secret.decision_date else None,
+        "decision_reasons": secret.decision_reasons,
+        "usefulness_notes": secret.usefulness_notes,
+        "published": secret.published,
+        "patented": secret.patented,
+        "reverse_engineerable": secret.reverse_engineerable,
+        "non_public_notes": secret.non_public_notes,
+        "evidence": {e.item: [e.answer, e.note] for e in secret.evidence.order_by("item")},
+        "secrecy_score": secret.secrecy_score,
+        "secrecy_status": secret.secrecy_status,
+    }
+
+
+def people_with_access(secret: Secret) -> int:
+    return (
+        User.objects.filter(is_active=True)
+        .filter(pk__in=secret.allowed_users.values("pk"))
+        .union(User.objects.filter(is_active=True, access_groups__in=secret.allowed_groups.all()))
+        .count()
+    )
+
+
+def facts(secret: Secret) -> cl.Facts:
+    return cl.Facts(
+        has_summary=bool(secret.summary.strip()),
+        has_responsible=secret.responsible_id is not None,
+        marking=secret.marking,
+        people_with_access=people_with_access(secret),
+        organisation_size=User.objects.filter(is_active=True).count(),
+        location_count=secret.locations.count(),
+        review_date=secret.review_date,
+        today=timezone.localdate(),
+        answers=dict(secret.evidence.values_list("item", "answer")),
+    )
+
+
+def assessment(secret: Secret) -> cl.Assessment:
+    return cl.assess(facts(secret))
+
+
+def _reassess(secret: Secret) -> None:
+    result = assessment(secret)
+    secret.secrecy_score, secret.secrecy_status, secret.checklist_version = (
+        result.score, result.status, result.version)
+    Secret.objects.filter(pk=secret.pk).update(
+        secrecy_score=result.score, secrecy_status=result.status, checklist_version=result.version
+    )
+
+
+def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    return {k: [before.get(k), after.get(k)] for k in after if before.get(k) != after.get(k)}
+
+
+def _revision(secret: Secret | None, number_text: str, action: str, before: dict[str, Any],
+              after: dict[str, Any], ctx: Context) -> SecretRevision:
+    last = SecretRevision.objects.filter(management_number=number_text).order_by("-number").first()
+    prev_hash = last.hash if last else "0" * 64
+    now = timezone.now()
+    body = {"n": (last.number + 1) if last else 1, "action": action, "snapshot": after,
+            "at": now.isoformat(), "actor": ctx.actor.get_username()}
+    digest = hashlib.sha256(
+        (prev_hash + json.dumps(body, sort_keys=True, ensure_ascii=False, default=str)).encode()
+    ).hexdigest()
+    return SecretRevision.objects.create(
+        secret=secret, management_number=number_text, number=body["n"], action=action, channel=ctx.channel,
+        snapshot=after, changes=_diff(before, after), actor_id=getattr(ctx.actor, "pk", None),
+        actor_name=ctx.actor.get_username(), at=now, prev_hash=prev_hash, hash=digest,
+    )
+
+
+def _audit(ctx: Context, action: str, secret: Secret, details: dict[str, Any] | None = None) -> None:
+    chain.record(action, actor=ctx.actor, request=ctx.request, channel=ctx.channel, object_type="secret",
+                 object_id=secret.pk, object_repr=secret.management_number, details=details or {})
+
+
+def save(ctx: Context, form: Any, audit: bool = True) -> Secret:
+    """Create or update an entry from a valid ``SecretForm``."""
+    instance: Secret = form.instance
+    creating = instance.pk is None
+    if creating:
+        access.require(access.can_create_in(ctx.actor, form.cleaned_data["owner_department"]))
+    else:
+        access.require(access.can_edit(ctx.actor, Secret.objects.get(pk=instance.pk)))
+        access.require(access.can_create_in(ctx.actor, form.cleaned_data["owner_department"]))
+    with transaction.atomic():
+        before = {} if creating else snapshot(Secret.objects.get(pk=instance.pk))
+        secret = form.save(commit=False)
+        if creating:
+            secret.created_by = ctx.user
+        secret.updated_by = ctx.user
+        secret.save()
+        form.save_m2m()
+        new_locations = form.cleaned_data.get("locations", [])
+        if [(k, v) for k, v in secret.locations.values_list("kind", "location")] != new_locations:
+            secret.locations.all().delete()
+            StorageLocation.objects.bulk_create(
+                StorageLocation(secret=secret, kind=k, location=v) for k, v in new_locations
+            )
+        _reassess(secret)
+        after = snapshot(secret)
+        if before != after:
+            action = SecretRevision.Action.CREATE if creating else SecretRevision.Action.UPDATE
+            _revision(secret, secret.management_number, action, before, after, ctx)
+            if audit:
+                _audit(ctx, Action.CREATE if creating else Action.UPDATE, secret,
+                       {"fields": sorted(_diff(before, after))})
+    return secret
+
+
+def delete(ctx: Context, secret: Secret) -> None:
+    access.require(access.can_delete(ctx.actor, secret))
+    with transaction.atomic():
+        before = snapshot(secret)
+        _revision(secret, secret.management_number, SecretRevision.Action.DELETE, before, {}, ctx)
+        _audit(ctx, Action.DELETE, secret)
+        secret.delete()
+
+
+def set_evidence(ctx: Context, secret: Secret, answers: dict[str, tuple[str, str]]) -> Secret:
+    access.require(access.can_edit(ctx.actor, secret))
+    with transaction.atomic():
+        before = snapshot(secret)
+        for item, (answer, note) in answers.items():
+            EvidenceAnswer.objects.update_or_create(
+                secret=secret, item=item, defaults={"answer": answer, "note": note, "updated_by": ctx.user}
+            )
+        _reassess(secret)
+        after = snapshot(secret)
+        if before != after:
+            _revision(secret, secret.management_number, SecretRevision.Action.UPDATE, before, after, ctx)
+            _audit(ctx, Action.UPDATE, secret, {"fields": sorted(_diff(before, after))})
+    return secret
+
+
+def reassess_all() -> int:
+    """Recompute every entry's assessment (after the checklist or the organisation changed)."""
+    n = 0
+    for secret in Secret.objects.all().iterator():
+        _reassess(secret)
+        n += 1
+    return n
+
+
+def record_view(ctx: Context, secret: Secret) -> None:
+    _audit(ctx, Action.VIEW, secret)

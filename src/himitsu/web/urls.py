@@ -1,0 +1,36 @@
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from himitsu.web.accounts.views import HimitsuLoginView
+from himitsu.web.api import api
+from himitsu.web.audit import views as audit_views
+from himitsu.web.core import views as core_views
+from himitsu.web.register import io_views
+from himitsu.web.register import views as register_views
+
+urlpatterns = [
+    path("", register_views.dashboard, name="dashboard"),
+    path("login/", HimitsuLoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("register/", register_views.secret_list, name="secret-list"),
+    path("register/new/", register_views.secret_create, name="secret-create"),
+    path("register/import/", io_views.register_import, name="register-import"),
+    path("register/export/", io_views.register_export, name="register-export"),
+    path("register/<int:pk>/", register_views.secret_detail, name="secret-detail"),
+    path("register/<int:pk>/edit/", register_views.secret_edit, name="secret-edit"),
+    path("register/<int:pk>/delete/", register_views.secret_delete, name="secret-delete"),
+    path("register/<int:pk>/evidence/", register_views.secret_evidence, name="secret-evidence"),
+    path("register/<int:pk>/history/", register_views.secret_history, name="secret-history"),
+    path("levels/", register_views.level_list, name="level-list"),
+    path("levels/<int:pk>/edit/", register_views.level_edit, name="level-edit"),
+    path("audit/", audit_views.audit_list, name="audit-list"),
+    path("audit/verify/", audit_views.audit_verify, name="audit-verify"),
+    path("api/v1/", api.urls),
+]
+
+handler400 = "himitsu.web.core.views.bad_request"
+handler403 = "himitsu.web.core.views.permission_denied"
+handler404 = "himitsu.web.core.views.page_not_found"
+handler500 = "himitsu.web.core.views.server_error"
