@@ -57,8 +57,7 @@ lint: install
 
 ## Refresh the translation catalogue after changing texts (then translate the new entries).
 messages: install
-	cd src/himitsu && ../../$(BIN)/django-admin makemessages -l ja -l en --no-obsolete \
-		--keyword=tr --keyword=gettext_noop --ignore='*/tests/*' --settings himitsu.web.settings
+	cd src/himitsu && ../../$(BIN)/django-admin makemessages -l ja -l en --no-obsolete --settings himitsu.web.settings
 	cd src/himitsu && ../../$(BIN)/django-admin compilemessages --settings himitsu.web.settings
 
 clean:

@@ -156,3 +156,12 @@ def test_help_lists_commands():
     assert result.exit_code == 0
     for name in ("serve", "demo", "users", "register", "audit"):
         assert name in result.output
+
+
+def test_demo_loads_once(db):
+    first = run("demo", "--json", env={"HIMITSU_DEMO_PASSWORD": "Demo-pass-for-tests-2026"})
+    assert first.exit_code == 0, first.output
+    data = json.loads(first.stdout)
+    assert data["loaded"] is True and data["secrets"] == 20
+    second = run("demo", "--json", env={"HIMITSU_DEMO_PASSWORD": "Demo-pass-for-tests-2026"})
+    assert json.loads(second.stdout) == {"loaded": False, "reason": "not_empty"}

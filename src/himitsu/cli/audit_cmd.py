@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from django.utils.translation import gettext as _
 
 from himitsu.cli import runtime
-from himitsu.cli.runtime import console, emit_json, guarded, tr
+from himitsu.cli.runtime import console, emit_json, guarded
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -28,19 +29,19 @@ def verify(json_out: Annotated[bool, typer.Option("--json", help="JSON output.")
     from himitsu.web.audit.models import Action
 
     total = chain.count()
-    with runtime.progress_bar(tr("Verifying the audit trail"), total) as advance:
+    with runtime.progress_bar(_("Verifying the audit trail"), total) as advance:
         result = chain.verify(progress=advance)
     chain.record(Action.VERIFY, actor=system_actor(), channel="cli", object_type="audit",
                  details={"ok": result.ok, "checked": result.checked, "problems": len(result.problems)})
     if json_out:
         emit_json(result.as_dict())
     elif result.ok:
-        console.print(tr("The audit trail is intact: %(n)d records verified.") % {"n": result.checked})
-        console.print(tr("Last record %(seq)d, hash %(hash)s") % {"seq": result.last_seq, "hash": result.last_hash})
+        console.print(_("The audit trail is intact: %(n)d records verified.") % {"n": result.checked})
+        console.print(_("Last record %(seq)d, hash %(hash)s") % {"seq": result.last_seq, "hash": result.last_hash})
     else:
-        runtime.err_console.print(tr("The audit trail failed verification: %(p)d problems in %(n)d records.")
+        runtime.err_console.print(_("The audit trail failed verification: %(p)d problems in %(n)d records.")
                                   % {"p": len(result.problems), "n": result.checked})
         for p in result.problems[:50]:
-            runtime.err_console.print(f"  #{p.seq}: {tr(PROBLEMS[p.code])} ({p.code})")
+            runtime.err_console.print(f"  #{p.seq}: {_(PROBLEMS[p.code])} ({p.code})")
     if not result.ok:
         raise typer.Exit(1)

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from django.utils.translation import gettext as _
 from rich.table import Table
 
 from himitsu.cli import runtime
-from himitsu.cli.runtime import console, emit_json, guarded, tr
+from himitsu.cli.runtime import console, emit_json, guarded
 from himitsu.errors import InputError
 
 app = typer.Typer(no_args_is_help=True)
@@ -57,11 +58,11 @@ def import_(
                    "errors": [{"row": e.row, "column": e.column, "code": e.code, "message": e.message}
                               for e in result.errors]})
     elif result.ok:
-        text = tr("Checked: %(c)d to create, %(u)d to update, %(s)d unchanged.") if dry_run else tr(
+        text = _("Checked: %(c)d to create, %(u)d to update, %(s)d unchanged.") if dry_run else _(
             "Imported: %(c)d created, %(u)d updated, %(s)d unchanged.")
         console.print(text % {"c": result.created, "u": result.updated, "s": result.unchanged})
     else:
-        table = Table(tr("row"), tr("column"), tr("error"), title=runtime.error_text(
+        table = Table(_("row"), _("column"), _("error"), title=runtime.error_text(
             InputError("io.invalid_rows", count=len(result.errors))))
         for e in result.errors:
             table.add_row(str(e.row), e.column, e.message)
@@ -99,4 +100,4 @@ def export(
     if json_out:
         emit_json({"path": str(output), "format": chosen, "bytes": len(data)})
     else:
-        console.print(tr("Wrote %(path)s (%(bytes)d bytes).") % {"path": str(output), "bytes": len(data)})
+        console.print(_("Wrote %(path)s (%(bytes)d bytes).") % {"path": str(output), "bytes": len(data)})

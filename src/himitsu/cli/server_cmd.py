@@ -8,20 +8,27 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from django.utils.translation import gettext as _
 
 from himitsu.cli import runtime
-from himitsu.cli.runtime import console, emit_json, guarded, tr
+from himitsu.cli.runtime import console, emit_json, guarded
 
 
-def _demo_password() -> str:
-    """HIMITSU_DEMO_PASSWORD, else a random one kept in HIMITSU_HOME/demo-password.txt (0600)."""
+def _password_file() -> Path:
     from himitsu import config
 
+    return config.home() / "demo-password.txt"
+
+
+def _demo_password(create: bool) -> str | None:
+    """HIMITSU_DEMO_PASSWORD, else a random one kept in HIMITSU_HOME/demo-password.txt (0600)."""
     given = os.environ.get("HIMITSU_DEMO_PASSWORD")
     if given:
         return given
-    path: Path = config.home() / "demo-password.txt"
+    path = _password_file()
     if not path.exists():
+        if not create:
+            return None
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write("Demo-" + secrets.token_urlsafe(9))
@@ -30,40 +37,45 @@ def _demo_password() -> str:
 
 def _load_demo() -> dict[str, Any]:
     from himitsu.web.core.demo import load_demo
+    from himitsu.web.register.models import Secret
 
-    password = _demo_password()
-    with runtime.progress_bar(tr("Loading the demo company"), None) as advance:
-        result = load_demo(password, progress=lambda done, total: advance(1))
-    result["password"] = password if result.get("loaded") else None
-    return result
-
-
-def _existing_logins() -> list[dict[str, Any]]:
-    """One active user per role, for the reminder printed when the demo was loaded before."""
-    from himitsu.web.accounts.models import Role, User
-
-    found = []
-    for role in Role:
-        user = User.objects.filter(role=role, is_active=True).order_by("pk").first()
-        if user is not None:
-            found.append({"username": user.username, "role": role.value, "display_name": str(user)})
-    return found
+    if Secret.objects.exists():
+        return {"loaded": False, "reason": "not_empty"}
+    password = _demo_password(create=True) or ""
+    with runtime.progress_bar(_("Loading the demo company"), None) as advance:
+        return load_demo(password, progress=lambda done, total: advance(1))
 
 
-def _print_logins(result: dict[str, Any], url: str | None = None) -> None:
-    from himitsu import config
+def _demo_logins_present() -> list[dict[str, Any]]:
+    """The demo's suggested logins, if the demo was loaded into this database earlier."""
+    from himitsu.web.accounts.models import User
+    from himitsu.web.core.demo import demo_data
 
-    if url:
-        console.print(f"\n[bold]Himitsu[/] → {url}")
+    names = list(demo_data().get("logins", []))
+    users = {u.username: u for u in User.objects.filter(username__in=names, is_active=True)}
+    return [{"username": users[n].username, "role": users[n].role, "display_name": str(users[n])}
+            for n in names if n in users]
+
+
+def _print_logins(logins: list[dict[str, Any]]) -> None:
     from himitsu.web.accounts.models import Role
 
-    logins = result.get("logins") or []
-    if logins:
-        console.print(tr("Log in as one of these demo users (password below):"))
-        for login in logins:
-            console.print(f"  [cyan]{login['username']:<12}[/] {login['display_name']} ({Role(login['role']).label})")
-        console.print(tr("Password: %(password)s  (kept in %(path)s)") % {
-            "password": _demo_password(), "path": config.home() / "demo-password.txt"})
+    password = _demo_password(create=False)
+    if not logins or password is None:
+        return
+    console.print(_("Log in as one of these demo users (password below):"))
+    for login in logins:
+        console.print(f"  [cyan]{login['username']:<12}[/] {login['display_name']} ({Role(login['role']).label})")
+    where = "HIMITSU_DEMO_PASSWORD" if os.environ.get("HIMITSU_DEMO_PASSWORD") else str(_password_file())
+    console.print(_("Password: %(password)s  (kept in %(path)s)") % {"password": password, "path": where})
+
+
+def _explain_refusal(result: dict[str, Any]) -> None:
+    if result.get("reason") == "conflict":
+        console.print(_("The demo company was not loaded: these names already exist: %(names)s")
+                      % {"names": ", ".join(map(str, result.get("conflicts", [])))})
+    else:
+        console.print(_("The database already holds a register; the demo company was not loaded."))
 
 
 @guarded
@@ -74,11 +86,11 @@ def demo(json_out: Annotated[bool, typer.Option("--json", help="JSON output.")] 
         emit_json({k: v for k, v in result.items() if k != "password"})
         return
     if not result.get("loaded"):
-        console.print(tr("The database already holds a register; the demo company was not loaded."))
+        _explain_refusal(result)
         return
-    console.print(tr("Demo company loaded: %(d)d departments, %(u)d people, %(s)d register entries.")
+    console.print(_("Demo company loaded: %(d)d departments, %(u)d people, %(s)d register entries.")
                   % {"d": result["departments"], "u": result["users"], "s": result["secrets"]})
-    _print_logins(result)
+    _print_logins(result["logins"])
 
 
 @guarded
@@ -96,14 +108,16 @@ def serve(
     from himitsu.web.wsgi import application
 
     url = f"http://{host}:{port}/"
-    if with_demo:
-        result = _load_demo()
-        if not result.get("loaded"):
-            result["logins"] = _existing_logins()
-        _print_logins(result, url)
+    result = _load_demo() if with_demo else {"loaded": False, "reason": "not_asked"}
+    console.print(f"\n[bold]Himitsu[/] → {url}")
+    if result.get("loaded"):
+        _print_logins(result["logins"])
+    elif _demo_logins_present():
+        _print_logins(_demo_logins_present())
     else:
-        console.print(f"\n[bold]Himitsu[/] → {url}")
+        if result.get("reason") == "conflict":
+            _explain_refusal(result)
         if not User.objects.exists():
-            console.print(tr("No user yet: create one with `himitsu users add NAME --role system_admin`."))
-    console.print(tr("Press Ctrl+C to stop."))
+            console.print(_("No user yet: create one with `himitsu users add NAME --role system_admin`."))
+    console.print(_("Press Ctrl+C to stop."))
     waitress_serve(application, host=host, port=port, threads=threads, ident="himitsu", _quiet=True)

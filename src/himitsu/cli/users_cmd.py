@@ -7,10 +7,11 @@ import sys
 from typing import Annotated
 
 import typer
+from django.utils.translation import gettext as _
 from rich.table import Table
 
 from himitsu.cli import runtime
-from himitsu.cli.runtime import console, emit_json, guarded, tr
+from himitsu.cli.runtime import console, emit_json, guarded
 from himitsu.errors import InputError
 
 app = typer.Typer(no_args_is_help=True)
@@ -26,7 +27,7 @@ def _password(from_stdin: bool) -> str:
         return env
     if not sys.stdin.isatty():
         raise InputError("user.password_missing")
-    return typer.prompt(tr("Password"), hide_input=True, confirmation_prompt=True)
+    return typer.prompt(_("Password"), hide_input=True, confirmation_prompt=True)
 
 
 @app.command("add", help="利用者を追加 / Add a user (password from HIMITSU_PASSWORD, --password-stdin or prompt).")
@@ -43,7 +44,7 @@ def add(
 ) -> None:
     runtime.setup()
     if role not in ROLES:
-        runtime.fail(tr("Unknown role %(role)s; choose one of: %(roles)s") % {"role": role, "roles": ", ".join(ROLES)})
+        runtime.fail(_("Unknown role %(role)s; choose one of: %(roles)s") % {"role": role, "roles": ", ".join(ROLES)})
     from django.contrib.auth.password_validation import validate_password
     from django.core.exceptions import ValidationError
     from django.core.validators import validate_email
@@ -56,7 +57,7 @@ def add(
 
     username = username.strip()
     if not username or len(username) > 150 or not all(c.isalnum() or c in "@.+-_" for c in username):
-        raise InputError("user.invalid", reason=tr("Use letters, digits and @ . + - _ only."))
+        raise InputError("user.invalid", reason=_("Use letters, digits and @ . + - _ only."))
     if User.objects.filter(username=username).exists():
         raise InputError("user.exists", username=username)
     dept = None
@@ -84,7 +85,7 @@ def add(
     if json_out:
         emit_json({"id": user.pk, "username": user.username, "role": role, "department": department or None})
     else:
-        console.print(tr("User %(username)s was created.") % {"username": user.username})
+        console.print(_("User %(username)s was created.") % {"username": user.username})
 
 
 @app.command("list", help="利用者の一覧 / List users.")
@@ -99,7 +100,7 @@ def list_users(json_out: Annotated[bool, typer.Option("--json", help="JSON outpu
                     "department": u.department.code if u.department else None, "active": u.is_active}
                    for u in users])
         return
-    table = Table(tr("User name"), tr("Name"), tr("Role"), tr("Department"))
+    table = Table(_("User name"), _("Name"), _("Role"), _("Department"))
     for u in users:
         table.add_row(u.username, u.display_name, u.get_role_display(), u.department.name if u.department else "")
     console.print(table)

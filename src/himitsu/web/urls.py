@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from himitsu.web.accounts import views as account_views
 from himitsu.web.accounts.views import HimitsuLoginView
 from himitsu.web.api import api
 from himitsu.web.audit import views as audit_views
@@ -25,6 +26,11 @@ urlpatterns = [
     path("register/<int:pk>/history/", register_views.secret_history, name="secret-history"),
     path("levels/", register_views.level_list, name="level-list"),
     path("levels/<int:pk>/edit/", register_views.level_edit, name="level-edit"),
+    path("people/", account_views.user_list, name="user-list"),
+    path("people/users/new/", account_views.user_edit, name="user-create"),
+    path("people/users/<int:pk>/", account_views.user_edit, name="user-edit"),
+    path("people/groups/new/", account_views.group_edit, name="group-create"),
+    path("people/groups/<int:pk>/", account_views.group_edit, name="group-edit"),
     path("audit/", audit_views.audit_list, name="audit-list"),
     path("audit/verify/", audit_views.audit_verify, name="audit-verify"),
     path("api/v1/", api.urls),

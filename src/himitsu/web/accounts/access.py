@@ -5,7 +5,7 @@ else filters register entries by role.
 
 | role            | register entries                       | writes                    | audit log |
 |-----------------|----------------------------------------|---------------------------|-----------|
-| system_admin    | all                                    | all, levels, users        | yes       |
+| system_admin    | all                                    | all, levels, users/groups | yes       |
 | secret_manager  | all                                    | all, levels               | no        |
 | dept_manager    | own department's + granted to them     | own department's          | no        |
 | employee        | granted to them (directly or by group) | none                      | no        |
@@ -121,6 +121,10 @@ def can_export(user: Any) -> bool:
 
 def can_view_audit(user: Any) -> bool:
     return role_of(user) in {Role.SYSTEM_ADMIN, Role.AUDITOR}
+
+
+def can_manage_users(user: Any) -> bool:
+    return role_of(user) == Role.SYSTEM_ADMIN
 
 
 def can_manage_levels(user: Any) -> bool:

@@ -14,4 +14,5 @@ def himitsu(request: Any) -> dict[str, Any]:
         "can_create": access.can_create(user),
         "can_import": access.can_import(user),
         "can_manage_levels": access.can_manage_levels(user),
+        "can_manage_users": access.can_manage_users(user),
     }

@@ -34,6 +34,8 @@ class FormData:
 
 
 def _choice(kind: str, raw: Any, enum: Any) -> str:
+    if isinstance(raw, bool):
+        return "yes" if raw else "no"
     text = str(raw or "").strip()
     aliases = CHOICE_ALIASES[kind]
     if text in aliases:
