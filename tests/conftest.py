@@ -8,6 +8,16 @@ from __future__ import annotations
 import pytest
 
 PASSWORD = "Himitsu-test-pw-2026"
+_HASHES: dict[str, str] = {}
+
+
+def password_hash() -> str:
+    """The Argon2 hash of PASSWORD, computed once (Argon2 is slow by design)."""
+    from django.contrib.auth.hashers import make_password
+
+    if "argon2" not in _HASHES:
+        _HASHES["argon2"] = make_password(PASSWORD)
+    return _HASHES["argon2"]
 
 
 @pytest.fixture
@@ -20,8 +30,7 @@ def org(db):
     sales = Department.objects.create(code="SALES", name="営業部", name_en="Sales")
 
     def user(name: str, role: str, dept: Department | None) -> User:
-        u = User(username=name, role=role, department=dept, display_name=name.title())
-        u.set_password(PASSWORD)
+        u = User(username=name, role=role, department=dept, display_name=name.title(), password=password_hash())
         u.save()
         return u
 

@@ -28,6 +28,10 @@ MESSAGES: dict[str, str] = {
     "department.not_found": gettext_noop("No department with the code {code}."),
     "io.file_missing": gettext_noop("File {path} does not exist or cannot be read."),
     "io.too_large": gettext_noop("The file is {size} bytes; the limit is {limit} bytes."),
+    "io.unzipped_too_large": gettext_noop(
+        "The workbook unpacks to {size} bytes; the limit is {limit} bytes (a compressed-file bomb?)."),
+    "io.sheet_too_large": gettext_noop("The sheet's used area spans {cells} cells; the limit is {limit}."),
+    "io.binary_to_terminal": gettext_noop("An .xlsx file cannot be written to a terminal: use --output FILE."),
     "io.too_many_rows": gettext_noop("The file has more than {limit} data rows."),
     "io.unknown_format": gettext_noop("Unsupported file format: use .xlsx or .csv."),
     "io.corrupt": gettext_noop("The file cannot be read as {format}: it is damaged or not of that format."),

@@ -89,7 +89,7 @@ def export(
     data = io.export_register(ctx, chosen)
     if output is None or str(output) == "-":
         if chosen == "xlsx" and sys.stdout.isatty():
-            raise InputError("io.unknown_format")
+            raise InputError("io.binary_to_terminal")
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Q
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from himitsu.web.accounts.models import AccessGroup, Department, User
@@ -41,9 +42,20 @@ def _choice(kind: str, raw: Any, enum: Any) -> str:
     if text in aliases:
         return str(aliases[text])
     for member in enum:
-        if text.lower() in (str(member.value), str(member.label).lower()):
+        with translation.override("en"):  # the English label works whatever language is active
+            english = str(member.label).lower()
+        if text.lower() in (str(member.value), english, str(member.label).lower()):
             return str(member.value)
     return text  # left for the form to reject with its own message
+
+
+def _first(model: Any, lookups: list[Q]) -> Any:
+    """The first lookup that matches wins: a code beats a name, so a name equal to another's code is no trap."""
+    for lookup in lookups:
+        found = model.objects.filter(lookup).order_by("pk").first()
+        if found is not None:
+            return found
+    return None
 
 
 def _names(raw: Any) -> list[str]:
@@ -66,14 +78,14 @@ def form_data(row: dict[str, Any]) -> FormData:
         values[name] = _choice("tristate", row.get(name), TriState)
 
     level_text = str(row.get("level") or "").strip()
-    level = ClassificationLevel.objects.filter(Q(code=level_text) | Q(name=level_text) | Q(name_en__iexact=level_text)
-                                               ).first() if level_text else None
+    level = _first(ClassificationLevel, [Q(code=level_text), Q(name=level_text), Q(name_en__iexact=level_text)]
+                   ) if level_text else None
     values["level"] = level.pk if level else ""
     if level_text and level is None:
         unresolved["level"] = _("No classification level named %(name)s.") % {"name": level_text}
 
     dept_text = str(row.get("owner_department") or "").strip()
-    dept = Department.objects.filter(Q(code=dept_text) | Q(name=dept_text)).first() if dept_text else None
+    dept = _first(Department, [Q(code=dept_text), Q(name=dept_text)]) if dept_text else None
     values["owner_department"] = dept.pk if dept else ""
     if dept_text and dept is None:
         unresolved["owner_department"] = _("No department with the code or name %(name)s.") % {"name": dept_text}
