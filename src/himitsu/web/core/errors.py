@@ -26,7 +26,8 @@ class TypedErrorMiddleware:
         if isinstance(exception, PermissionDeniedError):
             from himitsu.web.audit import chain
             from himitsu.web.audit.models import Action
+            from himitsu.web.core.views import permission_denied
 
             chain.record(Action.DENIED, request=request, details={"path": request.path[:200]})
-            raise PermissionDenied(message(exception)) from exception
+            return permission_denied(request, PermissionDenied(message(exception)))
         return None

@@ -33,6 +33,7 @@ class LanguageMiddleware:
     def __call__(self, request: Any) -> Any:
         from django.conf import settings
         from django.utils import translation
+        from django.utils.cache import patch_vary_headers
 
         chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, "")
         language = chosen if chosen in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
@@ -40,5 +41,5 @@ class LanguageMiddleware:
         request.LANGUAGE_CODE = language
         response = self.get_response(request)
         response.headers.setdefault("Content-Language", language)
-        response.headers.setdefault("Vary", "Cookie")
+        patch_vary_headers(response, ["Cookie"])
         return response
