@@ -21,11 +21,6 @@ from himitsu.web.register.models import Secret, SecretRevision
 REQUIRED = ["管理番号", "名称", "分類", "機密区分", "管理部署"]
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    """The org fixture sets seven passwords; argon2 would make this file slow."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 def ctx(org, name: str) -> services.Context:
     return services.Context(actor=org.users[name], channel="cli")

@@ -95,7 +95,7 @@ def assess(facts: Facts) -> Assessment:
         points = weight if answer == YES else weight * partial if answer == PARTIAL else 0.0
         total += points
         results.append(ItemResult(key, item["source"], weight, bool(item.get("critical")), answer, points, reason))
-    score = round(total)
+    score = int(total + 0.5)  # 四捨五入 (round half up), not banker's rounding
     critical_failed = any(r.critical and r.answer == NO for r in results)
     thresholds = data["thresholds"]
     if score >= thresholds["qualifies"] and not critical_failed:

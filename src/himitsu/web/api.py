@@ -22,8 +22,8 @@ from himitsu.web.audit.views import filter_events
 from himitsu.web.core.errors import message
 from himitsu.web.register import services
 from himitsu.web.register.forms import SecretForm
-from himitsu.web.register.resolve import form_data
 from himitsu.web.register.models import Secret
+from himitsu.web.register.resolve import form_data
 
 api = NinjaAPI(title="Himitsu API", version="1", auth=django_auth, urls_namespace="api")
 MAX_PAGE = 500
@@ -209,7 +209,9 @@ def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> Any:
 def _schema_error(request: HttpRequest, exc: ValidationError) -> Any:
     fields: dict[str, list[str]] = {}
     for err in exc.errors:
-        loc = ".".join(str(p) for p in err.get("loc", ())[1:]) or "body"
+        # ("body", "payload", "title") -> "title", as the form reports it; ("query", "limit") -> "limit"
+        parts = [str(p) for p in err.get("loc", ())]
+        loc = ".".join(parts[2:] if parts[:1] == ["body"] else parts[1:]) or "body"
         fields.setdefault(loc, []).append(str(err.get("msg", "")))
     return api.create_response(
         request, {"code": "input.invalid", "message": _("The input is not valid."), "fields": fields}, status=422)
@@ -279,7 +281,8 @@ def stats(request: HttpRequest) -> dict[str, Any]:
 def audit(request: HttpRequest, actor: str = "", action: str = "", offset: int = 0, limit: int = 100) -> Any:
     access.require(access.can_view_audit(request.user))
     limit = max(1, min(limit, MAX_PAGE))
-    events = filter_events({"actor": actor[:100], "action": action[:20]})[max(0, offset):max(0, offset) + limit]
+    params = {"actor": actor.replace("\x00", "")[:100], "action": action.replace("\x00", "")[:20]}
+    events = list(filter_events(params)[max(0, offset):max(0, offset) + limit])  # before our own record
     chain.record(Action.LIST, request=request, channel="api", object_type="audit")
     return [{"seq": e.seq, "at": e.at, "actor": e.actor_name, "action": e.action, "object_type": e.object_type,
              "object_id": e.object_id, "object_repr": e.object_repr, "channel": e.channel, "ip": e.ip,

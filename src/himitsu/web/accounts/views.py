@@ -15,6 +15,7 @@ from himitsu.web.accounts.forms import GroupForm, UserForm
 from himitsu.web.accounts.models import AccessGroup, User
 from himitsu.web.audit import chain
 from himitsu.web.audit.models import Action
+from himitsu.web.core.views import posted
 
 
 class HimitsuLoginView(LoginView):
@@ -43,7 +44,7 @@ def _saved(request: HttpRequest, form: UserForm | GroupForm, kind: str, creating
 def user_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     access.require(access.can_manage_users(request.user))
     instance = get_object_or_404(User, pk=pk) if pk else None
-    form = UserForm(request.POST or None, instance=instance)
+    form = UserForm(posted(request), instance=instance)
     if request.method == "POST" and form.is_valid():
         _saved(request, form, "user", instance is None)
         messages.success(request, _("The user was saved."))
@@ -56,7 +57,7 @@ def user_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 def group_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     access.require(access.can_manage_users(request.user))
     instance = get_object_or_404(AccessGroup, pk=pk) if pk else None
-    form = GroupForm(request.POST or None, instance=instance)
+    form = GroupForm(posted(request), instance=instance)
     if request.method == "POST" and form.is_valid():
         _saved(request, form, "group", instance is None)
         messages.success(request, _("The access group was saved."))

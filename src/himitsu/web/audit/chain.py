@@ -148,7 +148,10 @@ def verify(progress: Any = None) -> Verification:
             progress(1)
     result.last_seq, result.last_hash = expected_seq - 1, prev_hash
     head = AuditHead.objects.filter(pk=1).first()
-    if head is not None and (head.seq != result.last_seq or head.hash != result.last_hash):
+    if head is None:
+        if result.checked:
+            result.problems.append(Problem(result.last_seq, "audit.truncated"))
+    elif head.seq != result.last_seq or head.hash != result.last_hash:
         result.problems.append(Problem(head.seq, "audit.truncated"))
     return result
 

@@ -51,9 +51,11 @@ def filter_events(params: dict[str, str]) -> QuerySet:
 
 def audit_list(request: HttpRequest) -> HttpResponse:
     access.require(access.can_view_audit(request.user))
-    params = {k: request.GET.get(k, "").strip()[:100] for k in ("actor", "action", "object", "ip", "from", "to")}
+    params = {k: request.GET.get(k, "").replace("\x00", "").strip()[:100]  # PostgreSQL refuses NUL
+              for k in ("actor", "action", "object", "ip", "from", "to")}
     bad_dates = [k for k in ("from", "to") if params[k] and _day(params[k], False) is None]
     page = Paginator(filter_events(params), PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)  # read before this visit's own record is appended
     chain.record(Action.LIST, request=request, object_type="audit", details={k: v for k, v in params.items() if v})
     query = request.GET.copy()
     query.pop("page", None)

@@ -39,3 +39,8 @@ def page_not_found(request: HttpRequest, exception: Any = None) -> HttpResponse:
 
 def server_error(request: HttpRequest) -> HttpResponse:
     return _error(request, 500, _("Server error"), _("Something went wrong. The error was logged."))
+
+
+def posted(request: HttpRequest) -> Any:
+    """The form data of a POST (even an empty one, so that it is validated), None for a GET."""
+    return request.POST if request.method == "POST" else None

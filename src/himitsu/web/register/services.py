@@ -102,15 +102,21 @@ def _reassess(secret: Secret) -> None:
 
 
 def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
-    return {k: [before.get(k), after.get(k)] for k in after if before.get(k) != after.get(k)}
+    keys = dict.fromkeys([*before, *after])  # both sides: a deletion (after == {}) lists what was removed
+    return {k: [before.get(k), after.get(k)] for k in keys if before.get(k) != after.get(k)}
 
 
 def _revision(secret: Secret | None, number_text: str, action: str, before: dict[str, Any],
               after: dict[str, Any], ctx: Context) -> SecretRevision:
     last = SecretRevision.objects.filter(management_number=number_text).order_by("-number").first()
-    prev_hash = last.hash if last else "0" * 64
+    # An entry whose management number was changed links to its own last revision (kept under the old
+    # number) and numbers on from both, so its history stays one chain and the numbers stay unique.
+    own = secret.revisions.order_by("-number", "-pk").first() if secret is not None and secret.pk else None
+    link = own if own is not None and own.management_number != number_text else last
+    prev_hash = link.hash if link else "0" * 64
     now = timezone.now()
-    body = {"n": (last.number + 1) if last else 1, "action": action, "snapshot": after,
+    number = max(last.number if last else 0, own.number if own else 0) + 1
+    body = {"n": number, "action": action, "snapshot": after,
             "at": now.isoformat(), "actor": ctx.actor.get_username()}
     digest = hashlib.sha256(
         (prev_hash + json.dumps(body, sort_keys=True, ensure_ascii=False, default=str)).encode()

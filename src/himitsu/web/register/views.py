@@ -20,6 +20,7 @@ from himitsu.web.accounts import access
 from himitsu.web.accounts.models import Department
 from himitsu.web.audit import chain
 from himitsu.web.audit.models import Action
+from himitsu.web.core.views import posted
 from himitsu.web.register import services
 from himitsu.web.register.forms import EvidenceForm, LevelForm, SecretForm
 from himitsu.web.register.labels import REASONS
@@ -53,7 +54,9 @@ def visible_or_404(request: HttpRequest, pk: int) -> Secret:
 def filtered(request: HttpRequest) -> tuple[QuerySet, dict[str, str]]:
     """The visible entries narrowed by the list filters (also used by the export)."""
     qs = access.visible_secrets(request.user).select_related("level", "owner_department", "responsible")
-    f = {k: request.GET.get(k, "").strip()[:100] for k in ("q", "level", "category", "status", "department", "sort")}
+    # NUL is dropped: PostgreSQL refuses it in queries and in the audit record of the search
+    f = {k: request.GET.get(k, "").replace("\x00", "").strip()[:100]
+         for k in ("q", "level", "category", "status", "department", "sort")}
     if f["q"]:
         qs = qs.filter(Q(title__icontains=f["q"]) | Q(management_number__icontains=f["q"])
                        | Q(summary__icontains=f["q"]))
@@ -135,7 +138,7 @@ def secret_create(request: HttpRequest) -> HttpResponse:
     initial: dict[str, Any] = {}
     if getattr(request.user, "department_id", None):
         initial["owner_department"] = request.user.department_id
-    form = SecretForm(request.POST or None, actor=request.user, initial=initial)
+    form = SecretForm(posted(request), actor=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
         secret = services.save(ctx(request), form)
         messages.success(request, _("Register entry %(number)s was created.") % {"number": secret.management_number})
@@ -151,7 +154,7 @@ def _status(form: Any) -> int:
 def secret_edit(request: HttpRequest, pk: int) -> HttpResponse:
     secret = visible_or_404(request, pk)
     access.require(access.can_edit(request.user, secret))
-    form = SecretForm(request.POST or None, instance=secret, actor=request.user)
+    form = SecretForm(posted(request), instance=secret, actor=request.user)
     if request.method == "POST" and form.is_valid():
         secret = services.save(ctx(request), form)
         messages.success(request, _("Register entry %(number)s was updated.") % {"number": secret.management_number})
@@ -181,7 +184,7 @@ def secret_evidence(request: HttpRequest, pk: int) -> HttpResponse:
         e = current.get(item["key"])
         initial[f"{item['key']}__answer"] = e.answer if e else "unknown"
         initial[f"{item['key']}__note"] = e.note if e else ""
-    form = EvidenceForm(request.POST or None, items=cl.manual_items(), language=get_language(), initial=initial)
+    form = EvidenceForm(posted(request), items=cl.manual_items(), language=get_language(), initial=initial)
     if request.method == "POST" and form.is_valid():
         services.set_evidence(ctx(request), secret, form.answers())
         messages.success(request, _("The evidence was saved."))
@@ -205,7 +208,7 @@ def level_list(request: HttpRequest) -> HttpResponse:
 def level_edit(request: HttpRequest, pk: int) -> HttpResponse:
     access.require(access.can_manage_levels(request.user))
     level = get_object_or_404(ClassificationLevel, pk=pk)
-    form = LevelForm(request.POST or None, instance=level)
+    form = LevelForm(posted(request), instance=level)
     if request.method == "POST" and form.is_valid():
         before = {f: getattr(level, f) for f in form.changed_data}
         form.save()
