@@ -132,7 +132,7 @@ def main() -> int:
     xlsx_data, t_export_xlsx = timed(lambda: io.export_register(ctx, "xlsx"))
     _, t_reimport = timed(lambda: io.import_register(ctx, "again.xlsx", xlsx_data, dry_run=True))
 
-    client = Client()
+    client = Client(HTTP_HOST="localhost")
     client.force_login(users[0])
     emp = latency(client, "/register/")
     emp_search = latency(client, "/register/?q=%E3%81%AE")
