@@ -657,6 +657,11 @@ def import_register(ctx: services.Context, filename: str, data: bytes, *, dry_ru
     """
     access.require(access.can_import(ctx.actor))
     table = read_table(filename, data)
+    with resolve.cached_names():  # levels, departments, users and groups read once, not per row
+        return _import_rows(ctx, filename, table, dry_run)
+
+
+def _import_rows(ctx: services.Context, filename: str, table: _Table, dry_run: bool) -> ImportResult:
     present = table.present
     result = ImportResult(created=0, updated=0, unchanged=0, errors=[])
     pending: list[tuple[int, dict[str, Any], bool]] = []

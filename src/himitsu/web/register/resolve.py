@@ -5,6 +5,9 @@ Shared by the import and the API so that both validate exactly like the web form
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +52,58 @@ def _choice(kind: str, raw: Any, enum: Any) -> str:
     return text  # left for the form to reject with its own message
 
 
+class Directory:
+    """Names to primary keys. Asks the database each time, unless ``preload`` read everything once
+    (an import of thousands of rows uses ``cached_names()``)."""
+
+    def __init__(self, preload: bool = False) -> None:
+        self.preloaded = preload
+        if preload:
+            levels = list(ClassificationLevel.objects.order_by("pk").values_list("pk", "code", "name", "name_en"))
+            self._levels = [{c: pk for pk, c, _n, _e in levels}, {n: pk for pk, _c, n, _e in reversed(levels)},
+                            {e.lower(): pk for pk, _c, _n, e in reversed(levels) if e}]
+            depts = list(Department.objects.order_by("pk").values_list("pk", "code", "name"))
+            self._depts = [{c: pk for pk, c, _n in depts}, {n: pk for pk, _c, n in reversed(depts)}]
+            self._users = dict(User.objects.filter(is_active=True).values_list("username", "pk"))
+            self._groups = dict(AccessGroup.objects.values_list("name", "pk"))
+
+    def level(self, text: str) -> int | None:
+        if self.preloaded:
+            return self._levels[0].get(text) or self._levels[1].get(text) or self._levels[2].get(text.lower())
+        found = _first(ClassificationLevel, [Q(code=text), Q(name=text), Q(name_en__iexact=text)])
+        return found.pk if found else None
+
+    def department(self, text: str) -> int | None:
+        if self.preloaded:
+            return self._depts[0].get(text) or self._depts[1].get(text)
+        found = _first(Department, [Q(code=text), Q(name=text)])
+        return found.pk if found else None
+
+    def users(self, usernames: list[str]) -> dict[str, int]:
+        if self.preloaded:
+            return {u: self._users[u] for u in usernames if u in self._users}
+        return dict(User.objects.filter(username__in=usernames, is_active=True).values_list("username", "pk"))
+
+    def groups(self, names: list[str]) -> dict[str, int]:
+        if self.preloaded:
+            return {g: self._groups[g] for g in names if g in self._groups}
+        return dict(AccessGroup.objects.filter(name__in=names).values_list("name", "pk"))
+
+
+_ACTIVE: ContextVar[Directory | None] = ContextVar("himitsu_names", default=None)
+
+
+@contextmanager
+def cached_names() -> Iterator[Directory]:
+    """Within the block, ``form_data`` resolves names from one snapshot read at the start."""
+    directory = Directory(preload=True)
+    token = _ACTIVE.set(directory)
+    try:
+        yield directory
+    finally:
+        _ACTIVE.reset(token)
+
+
 def _first(model: Any, lookups: list[Q]) -> Any:
     """The first lookup that matches wins: a code beats a name, so a name equal to another's code is no trap."""
     for lookup in lookups:
@@ -77,34 +132,35 @@ def form_data(row: dict[str, Any]) -> FormData:
     for name in TRISTATE_FIELDS:
         values[name] = _choice("tristate", row.get(name), TriState)
 
+    names = _ACTIVE.get() or Directory()
+
     level_text = str(row.get("level") or "").strip()
-    level = _first(ClassificationLevel, [Q(code=level_text), Q(name=level_text), Q(name_en__iexact=level_text)]
-                   ) if level_text else None
-    values["level"] = level.pk if level else ""
+    level = names.level(level_text) if level_text else None
+    values["level"] = level or ""
     if level_text and level is None:
         unresolved["level"] = _("No classification level named %(name)s.") % {"name": level_text}
 
     dept_text = str(row.get("owner_department") or "").strip()
-    dept = _first(Department, [Q(code=dept_text), Q(name=dept_text)]) if dept_text else None
-    values["owner_department"] = dept.pk if dept else ""
+    dept = names.department(dept_text) if dept_text else None
+    values["owner_department"] = dept or ""
     if dept_text and dept is None:
         unresolved["owner_department"] = _("No department with the code or name %(name)s.") % {"name": dept_text}
 
     person = str(row.get("responsible") or "").strip()
-    responsible = User.objects.filter(username=person, is_active=True).first() if person else None
-    values["responsible"] = responsible.pk if responsible else ""
+    responsible = names.users([person]).get(person) if person else None
+    values["responsible"] = responsible or ""
     if person and responsible is None:
         unresolved["responsible"] = _("No active user named %(name)s.") % {"name": person}
 
     usernames = _names(row.get("allowed_users"))
-    users = dict(User.objects.filter(username__in=usernames, is_active=True).values_list("username", "pk"))
+    users = names.users(usernames)
     values["allowed_users"] = [users[u] for u in usernames if u in users]
     missing = [u for u in usernames if u not in users]
     if missing:
         unresolved["allowed_users"] = _("No active users named: %(names)s.") % {"names": ", ".join(missing)}
 
     group_names = _names(row.get("allowed_groups"))
-    groups = dict(AccessGroup.objects.filter(name__in=group_names).values_list("name", "pk"))
+    groups = names.groups(group_names)
     values["allowed_groups"] = [groups[g] for g in group_names if g in groups]
     missing = [g for g in group_names if g not in groups]
     if missing:
