@@ -27,6 +27,7 @@ class UserForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["department"].empty_label = _("— none —")
         if self.instance.pk:
             self.fields["groups"].initial = list(self.instance.access_groups.values_list("pk", flat=True))
         else:

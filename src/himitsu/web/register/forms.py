@@ -11,13 +11,24 @@ from django.utils.translation import gettext_lazy as _
 from himitsu.web.accounts import access
 from himitsu.web.accounts.models import AccessGroup, User
 from himitsu.web.register.fields import JapaneseDateField, clean_text, parse_locations
-from himitsu.web.register.models import ClassificationLevel, EvidenceAnswer, Secret
+from himitsu.web.register.models import Category, ClassificationLevel, EvidenceAnswer, Secret
 
 NUMBER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,39}$")
 TEXT_FIELDS = ("title", "summary", "marking", "decision_reasons", "usefulness_notes", "non_public_notes")
 
 
+BLANK = _("— choose —")
+
+
 class SecretForm(forms.ModelForm):
+    SECTIONS = (
+        (_("The information"), ("management_number", "title", "summary", "category", "level", "legal_type")),
+        (_("Management"), ("owner_department", "responsible", "allowed_users", "allowed_groups", "locations",
+                           "marking", "review_date")),
+        (_("Patent or secrecy"), ("protection_decision", "decision_date", "decision_reasons")),
+        (_("Usefulness and non-public status"), ("usefulness_notes", "published", "patented",
+                                                  "reverse_engineerable", "non_public_notes")),
+    )
     locations = forms.CharField(
         label=_("storage locations"), required=False, max_length=30000,
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -54,11 +65,19 @@ class SecretForm(forms.ModelForm):
         self.fields["allowed_users"].queryset = User.objects.filter(is_active=True)
         self.fields["allowed_groups"].queryset = AccessGroup.objects.all()
         self.fields["level"].empty_label = None
+        self.fields["responsible"].empty_label = BLANK
+        self.fields["owner_department"].empty_label = BLANK
+        self.fields["category"].choices = [("", BLANK), *Category.choices]
+        for name in ("allowed_users", "allowed_groups"):
+            self.fields[name].help_text = _("Hold Ctrl (⌘ on a Mac) to choose several.")
         if self.instance.pk and not self.is_bound:
             pairs = list(self.instance.locations.values_list("kind", "location"))
             from himitsu.web.register.fields import format_locations
 
             self.initial["locations"] = format_locations(pairs)
+
+    def sections(self) -> list[tuple[str, list[Any]]]:
+        return [(title, [self[name] for name in names]) for title, names in self.SECTIONS]
 
     def clean_management_number(self) -> str:
         value = self.cleaned_data["management_number"].strip()
