@@ -427,3 +427,26 @@ def test_level_form_rejects_empty_name(org, login):
     r = login("admin").post(f"/levels/{level.pk}/edit/", dict(_level_post("x"), name=""))
     assert r.status_code == 400
     assert login("admin").get("/levels/999999/edit/").status_code == 404
+
+
+def test_scores_made_stale_by_the_calendar_are_refreshed(org):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from himitsu.web.register import services
+    from himitsu.web.register.models import Secret
+
+    today = timezone.localdate()
+    assert services.refresh_stale() == 3  # the fixture's entries were never assessed
+    assert services.refresh_stale() == 0
+    # assessed two days ago while the review date (yesterday) was still ahead: now overdue
+    Secret.objects.filter(pk=org.recipe.pk).update(review_date=today - timedelta(days=1),
+                                                   assessed_on=today - timedelta(days=2), secrecy_score=99)
+    Secret.objects.filter(pk=org.prices.pk).update(checklist_version="1999.1", secrecy_score=99)
+    assert services.refresh_stale() == 2
+    recipe = Secret.objects.get(pk=org.recipe.pk)
+    assert recipe.secrecy_score != 99 and recipe.assessed_on == today
+    review = {r.key: r for r in services.assessment(recipe).items}["review_current"]
+    assert review.reason == "review.overdue"
+    assert services.refresh_stale() == 0

@@ -86,6 +86,7 @@ def export(
     from himitsu.web.register import io, services
 
     ctx = services.Context(actor=actor(as_user), channel="cli")
+    services.refresh_stale()
     data = io.export_register(ctx, chosen)
     if output is None or str(output) == "-":
         if chosen == "xlsx" and sys.stdout.isatty():

@@ -44,6 +44,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "himitsu.web.core.middleware.LoginRequiredMiddleware",
     "himitsu.web.core.errors.TypedErrorMiddleware",
+    "himitsu.web.core.middleware.FreshAssessmentsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

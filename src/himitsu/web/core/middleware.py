@@ -43,3 +43,23 @@ class LanguageMiddleware:
         response.headers.setdefault("Content-Language", language)
         patch_vary_headers(response, ["Cookie"])
         return response
+
+
+class FreshAssessmentsMiddleware:
+    """Once a day per process, reassess entries whose score the calendar made stale (review dates)."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+        self.checked_on: Any = None
+
+    def __call__(self, request: Any) -> Any:
+        from django.utils import timezone
+
+        today = timezone.localdate()
+        if self.checked_on != today and getattr(request, "user", None) is not None \
+                and request.user.is_authenticated:
+            from himitsu.web.register.services import refresh_stale
+
+            refresh_stale()
+            self.checked_on = today
+        return self.get_response(request)

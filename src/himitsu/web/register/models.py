@@ -125,6 +125,7 @@ class Secret(models.Model):
         _("secrecy status"), max_length=20, choices=SecrecyStatus.choices, default=SecrecyStatus.NOT_QUALIFIED
     )
     checklist_version = models.CharField(_("checklist version"), max_length=20, blank=True)
+    assessed_on = models.DateField(_("assessed on"), null=True, blank=True)
 
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)

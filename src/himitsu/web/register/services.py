@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from himitsu.catalog import checklist as cl
@@ -94,11 +95,29 @@ def assessment(secret: Secret) -> cl.Assessment:
 
 def _reassess(secret: Secret) -> None:
     result = assessment(secret)
-    secret.secrecy_score, secret.secrecy_status, secret.checklist_version = (
-        result.score, result.status, result.version)
+    today = timezone.localdate()
+    secret.secrecy_score, secret.secrecy_status, secret.checklist_version, secret.assessed_on = (
+        result.score, result.status, result.version, today)
     Secret.objects.filter(pk=secret.pk).update(
-        secrecy_score=result.score, secrecy_status=result.status, checklist_version=result.version
+        secrecy_score=result.score, secrecy_status=result.status, checklist_version=result.version,
+        assessed_on=today,
     )
+
+
+def refresh_stale() -> int:
+    """Reassess the entries whose stored score went stale by the calendar or a new checklist version:
+    a review date passed since the last assessment, or the checklist was upgraded. Returns how many."""
+    today = timezone.localdate()
+    version = str(cl.checklist()["version"])
+    stale = Secret.objects.filter(
+        Q(assessed_on__isnull=True) | ~Q(checklist_version=version)
+        | Q(review_date__lt=today, review_date__gte=F("assessed_on"))
+    )
+    n = 0
+    for secret in stale.iterator():
+        _reassess(secret)
+        n += 1
+    return n
 
 
 def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
