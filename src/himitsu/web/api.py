@@ -152,10 +152,8 @@ def _ctx(request: HttpRequest) -> services.Context:
 
 
 def _visible(request: HttpRequest, secret_id: int) -> Secret:
-    secret = access.visible_secrets(request.user).select_related(
-        "level", "owner_department", "responsible").filter(pk=secret_id).first()
+    secret = services.visible_entry(_ctx(request), secret_id)
     if secret is None:
-        chain.record(Action.DENIED, request=request, channel="api", object_type="secret", object_id=secret_id)
         raise HttpError(404, _("The register entry does not exist or you do not have access to it."))
     return secret
 

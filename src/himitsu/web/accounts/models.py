@@ -15,7 +15,19 @@ class Role(models.TextChoices):
     AUDITOR = "auditor", _("Auditor")
 
 
-class Department(models.Model):
+class LocalizedName:
+    """``name`` in Japanese, ``name_en`` in English when it is set."""
+
+    name: str
+    name_en: str
+
+    def localized_name(self, language: str | None) -> str:
+        if language and language.startswith("en") and self.name_en:
+            return self.name_en
+        return self.name
+
+
+class Department(LocalizedName, models.Model):
     code = models.CharField(_("code"), max_length=20, unique=True)
     name = models.CharField(_("name"), max_length=100)
     name_en = models.CharField(_("English name"), max_length=100, blank=True)
@@ -26,11 +38,6 @@ class Department(models.Model):
         verbose_name_plural = _("departments")
 
     def __str__(self) -> str:
-        return self.name
-
-    def localized_name(self, language: str | None) -> str:
-        if language and language.startswith("en") and self.name_en:
-            return self.name_en
         return self.name
 
 

@@ -40,27 +40,25 @@ def _saved(request: HttpRequest, form: UserForm | GroupForm, kind: str, creating
         reassess_all()  # who has access, and the organisation's size, feed every entry's score
 
 
-@require_http_methods(["GET", "POST"])
-def user_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+def _edit(request: HttpRequest, form_class: type[UserForm] | type[GroupForm], pk: int | None, kind: str,
+          saved_message: str) -> HttpResponse:
     access.require(access.can_manage_users(request.user))
-    instance = get_object_or_404(User, pk=pk) if pk else None
-    form = UserForm(posted(request), instance=instance)
+    model = form_class._meta.model
+    instance = get_object_or_404(model, pk=pk) if pk else None
+    form = form_class(posted(request), instance=instance)
     if request.method == "POST" and form.is_valid():
-        _saved(request, form, "user", instance is None)
-        messages.success(request, _("The user was saved."))
+        _saved(request, form, kind, instance is None)
+        messages.success(request, saved_message)
         return redirect("user-list")
     status = 400 if form.is_bound and form.errors else 200
-    return render(request, "accounts/form.html", {"form": form, "kind": "user", "obj": instance}, status=status)
+    return render(request, "accounts/form.html", {"form": form, "kind": kind, "obj": instance}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def user_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    return _edit(request, UserForm, pk, "user", _("The user was saved."))
 
 
 @require_http_methods(["GET", "POST"])
 def group_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    access.require(access.can_manage_users(request.user))
-    instance = get_object_or_404(AccessGroup, pk=pk) if pk else None
-    form = GroupForm(posted(request), instance=instance)
-    if request.method == "POST" and form.is_valid():
-        _saved(request, form, "group", instance is None)
-        messages.success(request, _("The access group was saved."))
-        return redirect("user-list")
-    status = 400 if form.is_bound and form.errors else 200
-    return render(request, "accounts/form.html", {"form": form, "kind": "group", "obj": instance}, status=status)
+    return _edit(request, GroupForm, pk, "group", _("The access group was saved."))

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from himitsu.web.accounts.models import AccessGroup, Department
+from himitsu.web.accounts.models import AccessGroup, Department, LocalizedName
 
 
 class Category(models.TextChoices):
@@ -47,7 +47,7 @@ class LocationKind(models.TextChoices):
     OTHER = "other", _("Other")
 
 
-class ClassificationLevel(models.Model):
+class ClassificationLevel(LocalizedName, models.Model):
     """A classification level (極秘 / 秘 / 社外秘) and the handling rules the organisation sets for it."""
 
     code = models.SlugField(_("code"), max_length=30, unique=True)
@@ -64,11 +64,6 @@ class ClassificationLevel(models.Model):
         verbose_name_plural = _("classification levels")
 
     def __str__(self) -> str:
-        return self.name
-
-    def localized_name(self, language: str | None) -> str:
-        if language and language.startswith("en") and self.name_en:
-            return self.name_en
         return self.name
 
 

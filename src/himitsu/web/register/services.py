@@ -220,5 +220,18 @@ def reassess_all() -> int:
     return n
 
 
+def visible_entry(ctx: Context, pk: int) -> Secret | None:
+    """The entry if the actor may see it; otherwise None, and the refused attempt is audited.
+
+    Missing and invisible entries are answered alike, so that nobody learns an entry exists."""
+    secret = access.visible_secrets(ctx.actor).select_related(
+        "level", "owner_department", "responsible").filter(pk=pk).first()
+    if secret is None:
+        path = ctx.request.path[:200] if ctx.request is not None else ""
+        chain.record(Action.DENIED, actor=ctx.actor, request=ctx.request, channel=ctx.channel,
+                     object_type="secret", object_id=pk, details={"path": path})
+    return secret
+
+
 def record_view(ctx: Context, secret: Secret) -> None:
     _audit(ctx, Action.VIEW, secret)

@@ -42,11 +42,8 @@ def ctx(request: HttpRequest) -> services.Context:
 
 def visible_or_404(request: HttpRequest, pk: int) -> Secret:
     """The one way a page gets an entry: invisible and missing look the same (404), and are audited."""
-    secret = access.visible_secrets(request.user).select_related(
-        "level", "owner_department", "responsible").filter(pk=pk).first()
+    secret = services.visible_entry(ctx(request), pk)
     if secret is None:
-        chain.record(Action.DENIED, request=request, object_type="secret", object_id=pk,
-                     details={"path": request.path[:200]})
         raise Http404(_("The register entry does not exist or you do not have access to it."))
     return secret
 
