@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _l
 from django.views.decorators.http import require_POST
 
 from himitsu import jpdate
@@ -19,6 +20,10 @@ from himitsu.web.audit import chain
 from himitsu.web.audit.models import Action, AuditEvent
 
 PAGE_SIZE = 100
+OBJECT_TYPES = {
+    "secret": _l("register entry"), "secret_history": _l("entry history"), "register": _l("register"),
+    "user": _l("user"), "group": _l("access group"), "level": _l("classification level"), "audit": _l("audit trail"),
+}
 
 
 def _day(text: str, end: bool) -> datetime | None:
@@ -56,6 +61,8 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     bad_dates = [k for k in ("from", "to") if params[k] and _day(params[k], False) is None]
     page = Paginator(filter_events(params), PAGE_SIZE).get_page(request.GET.get("page"))
     page.object_list = list(page.object_list)  # read before this visit's own record is appended
+    for event in page.object_list:
+        event.type_label = OBJECT_TYPES.get(event.object_type, event.object_type)
     chain.record(Action.LIST, request=request, object_type="audit", details={k: v for k, v in params.items() if v})
     query = request.GET.copy()
     query.pop("page", None)

@@ -182,7 +182,7 @@ def save(ctx: Context, form: Any, audit: bool = True) -> Secret:
             _revision(secret, secret.management_number, action, before, after, ctx)
             if audit:
                 _audit(ctx, Action.CREATE if creating else Action.UPDATE, secret,
-                       {"fields": sorted(_diff(before, after))})
+                       {"level": secret.level.code} if creating else {"fields": sorted(_diff(before, after))})
     return secret
 
 
