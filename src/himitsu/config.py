@@ -57,6 +57,20 @@ def audit_key() -> bytes:
     return _read_or_create_key("audit-chain.key", "HIMITSU_AUDIT_KEY").encode("utf-8")
 
 
+def fingerprint_key() -> bytes:
+    """Key of the fingerprint hashes: HIMITSU_FINGERPRINT_KEY, HIMITSU_FINGERPRINT_KEY_FILE, or a generated
+    file. Changing it makes every stored fingerprint unusable (documents must be registered again)."""
+    return _read_or_create_key("fingerprint.key", "HIMITSU_FINGERPRINT_KEY").encode("utf-8")
+
+
+def index_dir() -> Path:
+    """Where the fingerprint index lives: HIMITSU_INDEX_DIR, else HIMITSU_HOME/index."""
+    raw = os.environ.get("HIMITSU_INDEX_DIR")
+    path = Path(raw).expanduser() if raw else home() / "index"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 @dataclass(frozen=True)
 class Database:
     engine: str

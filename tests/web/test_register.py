@@ -449,3 +449,24 @@ def test_scores_made_stale_by_the_calendar_are_refreshed(org):
     review = {r.key: r for r in services.assessment(recipe).items}["review_current"]
     assert review.reason == "review.overdue"
     assert services.refresh_stale() == 0
+
+
+def test_documents_on_the_detail_page(org, login, tmp_path, monkeypatch):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    monkeypatch.setenv("HIMITSU_INDEX_DIR", str(tmp_path / "index"))
+    text = "量産ライン三号機の焼結条件は材料ロットごとに補正係数を見直し、品質保証部の承認を得て更新する。" * 3
+    c = login("devlead")
+    r = c.post(f"/register/{org.recipe.pk}/documents/", {"file": SimpleUploadedFile("条件.txt", text.encode())})
+    assert r.status_code == 302
+    doc = org.recipe.documents.get()
+    assert doc.fingerprints > 0
+    page = c.get(f"/register/{org.recipe.pk}/").content.decode()
+    assert "条件.txt" in page and text[:20] not in page
+    alice = login("alice")  # granted, read-only
+    assert alice.post(f"/register/{org.recipe.pk}/documents/{doc.pk}/remove/").status_code == 403
+    c = login("devlead")
+    assert c.post(f"/register/{org.recipe.pk}/documents/{doc.pk}/remove/").status_code == 302
+    assert not org.recipe.documents.exists()
+    assert login("saleslead").post(f"/register/{org.recipe.pk}/documents/",
+                                   {"file": SimpleUploadedFile("x.txt", b"x")}).status_code == 404

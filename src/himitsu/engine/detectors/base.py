@@ -6,10 +6,12 @@ Checksums and other validation live in a ``validate`` hook, not inside a regex. 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import bisect
+import re
+from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
 
-from himitsu.engine.model import Finding, TextPart
+from himitsu.engine.model import Extraction, Finding, TextPart
 
 
 class Detector:
@@ -20,15 +22,30 @@ class Detector:
     def detect(self, part: TextPart, context: Any = None) -> Iterable[Finding]:
         raise NotImplementedError
 
-    def finding(self, part: TextPart, start: int, end: int, score: float, reason: str, snippet: str,
+    def inspect(self, extraction: Extraction, context: Any = None) -> Iterable[Finding]:
+        """Run ``detect`` on every part; a detector that needs the whole extraction (its problems, or
+        several parts at once) overrides this instead."""
+        return _each_part(self, extraction, context)
+
+    def validate(self, value: str) -> bool:
+        """Validation hook for a candidate the pattern found (checksum, issuer range, ...)."""
+        return True
+
+    def finding(self, part: TextPart | str, start: int, end: int, score: float, reason: str, snippet: str,
                 **params: Any) -> Finding:
         template = self.reasons.get(reason, reason)
         try:
             text = template.format(**params)
         except (KeyError, IndexError):
             text = template
+        path = part if isinstance(part, str) else part.path
         return Finding(detector=self.id, score=score, start=start, end=end, snippet=snippet, reason=reason,
-                       explanation=text, part=part.path, params=params)
+                       explanation=text, part=path, params=params)
+
+
+def _each_part(detector: Detector, extraction: Extraction, context: Any) -> Iterator[Finding]:
+    for part in extraction.parts:
+        yield from detector.detect(part, context)
 
 
 def redact(value: str, keep_start: int = 2, keep_end: int = 4, mask: str = "*") -> str:
@@ -36,3 +53,87 @@ def redact(value: str, keep_start: int = 2, keep_end: int = 4, mask: str = "*") 
     if len(value) <= keep_start + keep_end + 2:
         return mask * len(value)
     return value[:keep_start] + mask * (len(value) - keep_start - keep_end) + value[-keep_end:]
+
+
+#: one digit, half or full width, for patterns
+DIGIT = "[0-9０-９]"
+#: full-width digits -> ASCII, one character for one character (offsets stay valid)
+DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+
+
+def ascii_digits(value: str) -> str:
+    """The digits of ``value`` in ASCII, everything else dropped: ``"１２３4-5"`` -> ``"12345"``."""
+    return "".join(ch for ch in value.translate(DIGITS) if "0" <= ch <= "9")
+
+
+def word_pattern(words: Iterable[str]) -> re.Pattern[str]:
+    """Any of ``words``, longest first, ignoring case."""
+    return re.compile("|".join(sorted({re.escape(w) for w in words}, key=len, reverse=True)), re.IGNORECASE)
+
+
+class ContextWords:
+    """Words whose presence within ``window`` characters of a match raises confidence (Purview looks
+    300 characters around a My Number). Matching ignores case."""
+
+    def __init__(self, words: Iterable[str], window: int = 300) -> None:
+        self.words = tuple(words)
+        self.window = window
+        self._rx = word_pattern(self.words)
+
+    def near(self, text: str, start: int, end: int) -> str | None:
+        """The context word closest to ``text[start:end]`` within the window, or None."""
+        return self.finder(text)(start, end)
+
+    def finder(self, text: str) -> NearFinder:
+        """A lookup for many matches in one text (one per ``detect`` call)."""
+        return NearFinder(self, text)
+
+
+class NearFinder:
+    """Context-word lookups in one text: each searches the window around its match, until the windows
+    searched add up to the length of the text; then the words of the whole text are found once and
+    looked up by bisection, so a list with 100,000 phone numbers costs one pass, not 100,000 windows."""
+
+    def __init__(self, words: ContextWords, text: str) -> None:
+        self.words, self.text, self.calls = words, text, 0
+        self._starts: list[int] | None = None
+        self._found: list[tuple[int, int, str]] = []
+
+    def __call__(self, start: int, end: int) -> str | None:
+        self.calls += 1
+        window = self.words.window
+        lo, hi = max(0, start - window), min(len(self.text), end + window)
+        if self._starts is None and self.calls * 2 * window > len(self.text):
+            self._found = [(m.start(), m.end(), m.group()) for m in self.words._rx.finditer(self.text)]
+            self._starts = [s for s, _, _ in self._found]
+        if self._starts is None:
+            candidates: Iterable[tuple[int, int, str]] = (
+                (m.start(), m.end(), m.group()) for m in self.words._rx.finditer(self.text, lo, hi))
+        else:
+            found = self._found[bisect.bisect_left(self._starts, lo):bisect.bisect_right(self._starts, hi)]
+            candidates = (f for f in found if f[1] <= hi)
+        best: tuple[int, str] | None = None
+        for w_start, w_end, word in candidates:
+            if start <= w_start and w_end <= end:
+                continue  # part of the match itself ("mail@..." is no context for an address)
+            distance = start - w_end if w_end <= start else max(0, w_start - end)
+            if best is None or distance < best[0]:
+                best = (distance, word)
+        return None if best is None else best[1]
+
+
+def by_first_character(alternatives: Iterable[str]) -> str:
+    """One regex alternation of ``alternatives`` (each starting with a literal character, ``\\(`` style
+    escapes allowed) grouped by that character: ``sk_live_…|sk-…|secret`` becomes ``s(?:k_live_…|k-…|ecret)``.
+
+    Python's ``re`` skips quickly to positions holding one of the first characters, then tries the
+    alternatives one by one; grouping means one test per distinct first character instead of one per
+    alternative. The order of alternatives sharing a first character is kept (longest first, say)."""
+    groups: dict[str, list[str]] = {}
+    for alt in alternatives:
+        head = alt[:2] if alt.startswith("\\") else alt[:1]
+        groups.setdefault(head, []).append(alt[len(head):])
+    parts = []
+    for head, rests in groups.items():
+        parts.append(head + rests[0] if len(rests) == 1 else f"{head}(?:{'|'.join(rests)})")
+    return "|".join(parts)

@@ -202,3 +202,26 @@ class SecretRevision(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["management_number", "number"], name="revision_unique_number")
         ]
+
+
+class SecretDocument(models.Model):
+    """A document registered as holding (part of) a secret. Only its fingerprints are kept, in the
+    index under HIMITSU_HOME/index (keyed hashes); this row keeps the file's name, size and SHA-256."""
+
+    secret = models.ForeignKey(Secret, on_delete=models.CASCADE, related_name="documents")
+    filename = models.CharField(_("file name"), max_length=255)
+    size = models.BigIntegerField(_("size"))
+    sha256 = models.CharField(_("SHA-256"), max_length=64, db_index=True)
+    format = models.CharField(_("format"), max_length=20, blank=True)
+    normalized_chars = models.BigIntegerField(default=0)
+    fingerprints = models.IntegerField(default=0)
+    added_at = models.DateTimeField(_("added at"), auto_now_add=True)
+    added_by = models.CharField(_("added by"), max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["secret", "id"]
+        verbose_name = _("registered document")
+        verbose_name_plural = _("registered documents")
+
+    def __str__(self) -> str:
+        return self.filename

@@ -124,6 +124,7 @@ def secret_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "allowed_users": secret.allowed_users.all(), "allowed_groups": secret.allowed_groups.all(),
         "can_edit": access.can_edit(request.user, secret),
         "evidence_notes": dict(secret.evidence.values_list("item", "note")),
+        "documents": secret.documents.all(),
         "handling_rules": secret.level.handling_rules_en if lang and lang.startswith("en")
         and secret.level.handling_rules_en else secret.level.handling_rules,
     })
@@ -214,3 +215,48 @@ def level_edit(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, _("The handling rules were saved."))
         return redirect("level-list")
     return render(request, "register/level_form.html", {"form": form, "level": level}, status=_status(form))
+
+
+@require_http_methods(["POST"])
+def document_add(request: HttpRequest, pk: int) -> HttpResponse:
+    """Register an uploaded file as a document of the entry: only its fingerprints are kept."""
+    from himitsu.engine.model import Limits
+    from himitsu.errors import InputError
+    from himitsu.web.core.errors import message
+    from himitsu.web.register import documents
+
+    secret = visible_or_404(request, pk)
+    access.require(access.can_edit(request.user, secret))
+    upload = request.FILES.get("file")
+    if upload is None:
+        messages.error(request, _("Choose a file."))
+    elif upload.size is not None and upload.size > Limits().max_bytes:
+        messages.error(request, message(InputError("io.too_large", size=upload.size, limit=Limits().max_bytes)))
+    else:
+        try:
+            added = documents.add_document(ctx(request), secret, upload.name or "upload", upload.read())
+        except InputError as exc:
+            messages.error(request, message(exc))
+        else:
+            messages.success(request, _("%(file)s was registered: %(n)d fingerprints, no text kept.")
+                             % {"file": added.document.filename, "n": added.document.fingerprints})
+    return redirect("secret-detail", pk=secret.pk)
+
+
+@require_http_methods(["POST"])
+def document_remove(request: HttpRequest, pk: int, doc_id: int) -> HttpResponse:
+    from himitsu.errors import InputError
+    from himitsu.web.core.errors import message
+    from himitsu.web.register import documents
+
+    secret = visible_or_404(request, pk)
+    access.require(access.can_edit(request.user, secret))
+    if not secret.documents.filter(pk=doc_id).exists():
+        raise Http404
+    try:
+        doc = documents.remove_document(ctx(request), doc_id)
+    except InputError as exc:
+        messages.error(request, message(exc))
+    else:
+        messages.success(request, _("%(file)s was removed.") % {"file": doc.filename})
+    return redirect("secret-detail", pk=secret.pk)

@@ -1,0 +1,126 @@
+"""Registering documents that hold a secret, and checking text or files against them.
+
+The engine (himitsu.engine) does the work; this module connects it to the register: which document
+belongs to which entry, who did it (audit), and who may learn about it (need-to-know).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from himitsu import config
+from himitsu.engine.check import Engine, Result
+from himitsu.engine.model import SecretRef
+from himitsu.errors import InputError
+from himitsu.web.accounts import access
+from himitsu.web.accounts.models import Department
+from himitsu.web.audit import chain
+from himitsu.web.audit.models import Action
+from himitsu.web.register import services
+from himitsu.web.register.models import Category, ClassificationLevel, Secret, SecretDocument
+
+UNASSIGNED = {"code": "UNASSIGNED", "name": "未割当", "name_en": "Unassigned"}
+
+
+def resolve_document(doc_id: int) -> SecretRef | None:
+    doc = SecretDocument.objects.select_related("secret__level").filter(pk=doc_id).first()
+    if doc is None:
+        return None
+    return SecretRef(id=doc.secret_id, title=doc.secret.title, level=doc.secret.level.name)
+
+
+@cache
+def _engine(index_dir: str) -> Engine:
+    return Engine(index_dir=index_dir, key=config.fingerprint_key(), resolve=resolve_document)
+
+
+def engine() -> Engine:
+    return _engine(str(config.index_dir()))
+
+
+@dataclass(frozen=True)
+class Added:
+    document: SecretDocument
+    problems: list[Any]
+
+
+def _level(text: str) -> ClassificationLevel:
+    level = ClassificationLevel.objects.filter(name=text).first() or ClassificationLevel.objects.filter(
+        code=text).first()
+    if level is None:
+        raise InputError("secret.level_unknown", level=text)
+    return level
+
+
+def _next_number() -> str:
+    year = timezone.localdate().year
+    prefix = f"DOC-{year}-"
+    taken = Secret.objects.filter(management_number__startswith=prefix).values_list("management_number", flat=True)
+    numbers = [int(n[len(prefix):]) for n in taken if n[len(prefix):].isdigit()]
+    return f"{prefix}{(max(numbers) + 1) if numbers else 1:04d}"
+
+
+def new_entry(ctx: services.Context, title: str, level: str, department: str = "") -> Secret:
+    """A register entry created for documents (CLI `secrets add` without --secret): owner department as
+    given, else 未割当 so that the register shows it needs an owner."""
+    from himitsu.web.register.forms import SecretForm
+
+    dept = (Department.objects.filter(code=department).first() if department else
+            Department.objects.get_or_create(code=UNASSIGNED["code"], defaults=UNASSIGNED)[0])
+    if dept is None:
+        raise InputError("department.not_found", code=department)
+    form = SecretForm({"management_number": _next_number(), "title": title, "category": Category.TECHNICAL,
+                       "level": _level(level).pk, "legal_type": "trade_secret", "owner_department": dept.pk,
+                       "protection_decision": "undecided", "published": "unknown", "patented": "unknown",
+                       "reverse_engineerable": "unknown"}, actor=ctx.actor)
+    if not form.is_valid():
+        raise InputError("secret.invalid", reason="; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+    return services.save(ctx, form)
+
+
+def add_document(ctx: services.Context, secret: Secret, name: str, data: bytes) -> Added:
+    """Fingerprint ``data`` into the index as a document of ``secret``; the text itself is not kept."""
+    access.require(access.can_edit(ctx.actor, secret))
+    with transaction.atomic():
+        doc = SecretDocument.objects.create(
+            secret=secret, filename=name[:255], size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+            added_by=ctx.actor.get_username())
+        stats = engine().register(doc.pk, data, name)
+        if stats.fingerprints == 0:
+            raise InputError("secret.no_text", path=name)
+        doc.format, doc.normalized_chars, doc.fingerprints = stats.format, stats.normalized_chars, stats.fingerprints
+        doc.save(update_fields=["format", "normalized_chars", "fingerprints"])
+        chain.record(Action.UPDATE, actor=ctx.actor, request=ctx.request, channel=ctx.channel,
+                     object_type="secret", object_id=secret.pk, object_repr=secret.management_number,
+                     details={"document_added": doc.pk, "file": name[:200], "fingerprints": stats.fingerprints})
+    return Added(doc, list(stats.problems))
+
+
+def remove_document(ctx: services.Context, doc_id: int) -> SecretDocument:
+    doc = SecretDocument.objects.select_related("secret").filter(pk=doc_id).first()
+    if doc is None or not access.can_view(ctx.actor, doc.secret):
+        raise InputError("document.not_found", id=doc_id)
+    access.require(access.can_edit(ctx.actor, doc.secret))
+    with transaction.atomic():
+        chain.record(Action.UPDATE, actor=ctx.actor, request=ctx.request, channel=ctx.channel,
+                     object_type="secret", object_id=doc.secret_id, object_repr=doc.secret.management_number,
+                     details={"document_removed": doc.pk, "file": doc.filename[:200]})
+        doc.delete()
+        engine().remove(doc_id)
+    return doc
+
+
+def check(ctx: services.Context, name: str, data: bytes) -> Result:
+    """Inspect one input; findings about entries the actor may not see are reported without naming them."""
+    result = engine().check(data, name)
+    visible = set(access.visible_secrets(ctx.actor).values_list("pk", flat=True))
+    result = result.hide_secrets(lambda ref: ref.id in visible)
+    chain.record(Action.VIEW, actor=ctx.actor, request=ctx.request, channel=ctx.channel, object_type="check",
+                 object_repr=name[:250], details={"verdict": result.verdict, "findings": len(result.findings)})
+    return result
