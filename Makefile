@@ -51,6 +51,7 @@ test-fast: install
 
 bench: install
 	$(BIN)/python -m tests.bench.run
+	$(BIN)/python -m tests.bench.detect
 
 lint: install
 	$(BIN)/ruff check src tests

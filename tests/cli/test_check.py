@@ -61,7 +61,7 @@ def test_check_finds_an_edited_excerpt(registered, tmp_path):
     assert hits and hits[0]["secret"] == {"id": registered["secret"]["id"], "title": "焼結条件", "level": "極秘"}
     f = hits[0]
     assert set(f) >= {"detector", "score", "start", "end", "snippet", "explanation", "secret", "matched_chars"}
-    assert f["matched_chars"] >= 50 and 0 < f["score"] <= 1
+    assert f["matched_chars"] >= 15 and 0 < f["score"] <= 1  # a lower bound: selected k-grams only
     assert excerpt[:10] not in json.dumps(row, ensure_ascii=False)  # no secret text in the output
 
 
@@ -126,3 +126,15 @@ def test_check_markings_and_encrypted_zip(db, tmp_path):
     row = lines(run("check", str(archive), "--json"))[0]
     assert row["verdict"] == "findings"
     assert any(f["detector"] == "encrypted-archive" for f in row["findings"])
+
+
+def test_background_suppresses_shared_boilerplate(registered, tmp_path):
+    mail = tmp_path / "m.txt"
+    mail.write_text(SECRET[:120], encoding="utf-8")
+    assert run("check", str(mail), "--json").exit_code == 1
+    template = tmp_path / "template.txt"
+    template.write_text(SECRET, encoding="utf-8")  # pretend the text turned out to be public
+    result = run("secrets", "background", str(template), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["files"][0]["fingerprints"] > 0
+    assert run("check", str(mail), "--json").exit_code == 0

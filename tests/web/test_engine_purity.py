@@ -12,7 +12,10 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 PURE = ["himitsu", "himitsu.catalog", "himitsu.catalog.checklist", "himitsu.jpdate", "himitsu.errors",
-        "himitsu.config"]
+        "himitsu.config", "himitsu.engine", "himitsu.engine.check", "himitsu.engine.extract",
+        "himitsu.engine.normalize", "himitsu.engine.fingerprint", "himitsu.engine.index",
+        *[f"himitsu.engine.detectors.{m.stem}" for m in (SRC / "himitsu" / "engine" / "detectors").glob("*.py")],
+        *[f"himitsu.engine.extract.{m.stem}" for m in (SRC / "himitsu" / "engine" / "extract").glob("*.py")]]
 
 BLOCK_DJANGO = textwrap.dedent("""
     import sys
@@ -33,7 +36,6 @@ BLOCK_DJANGO = textwrap.dedent("""
 def _run(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "HIMITSU_"))}
     env["HIMITSU_HOME"] = str(tmp_path / "home")
-    env["PYTHONPATH"] = str(SRC)
     return subprocess.run([sys.executable, "-c", BLOCK_DJANGO + textwrap.dedent(code)], capture_output=True,
                           text=True, env=env, timeout=60, cwd=tmp_path)
 
@@ -84,3 +86,21 @@ def test_engine_works_without_django(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "ok"
     assert (tmp_path / "home" / "keys" / "audit-chain.key").exists()
+
+
+def test_detection_engine_works_without_django(tmp_path):
+    r = _run("""
+        import sys
+        from himitsu.engine.check import Engine
+        from himitsu.engine.model import SecretRef
+
+        engine = Engine(index_dir="idx", key=b"k" * 32, resolve=lambda i: SecretRef(i, "t", "秘"))
+        text = "量産ライン三号機の焼結条件は材料ロットごとに補正係数を見直し、品質保証部の承認を得て更新する。" * 2
+        assert engine.register(7, text.encode("utf-8"), "a.txt").fingerprints > 0
+        result = engine.check_text("社外秘 " + text[5:80])
+        assert {f.detector for f in result.findings} >= {"registered-secret", "marking"}, result
+        assert not [m for m in sys.modules if m.split(".")[0] == "django"]
+        print("ok")
+    """, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"

@@ -38,8 +38,10 @@ def _inputs(paths: list[str], limit: int) -> list[tuple[str, bytes | None, str]]
 
 
 def _row(path: str, result: Any) -> dict[str, Any]:
+    from himitsu.engine.check import describe
+
     return {"path": path, "verdict": result.verdict,
-            "findings": [f.as_dict() for f in result.findings],
+            "findings": describe(result.findings, _),
             "problems": [{"code": p.code, "part": p.path, "detail": p.detail} for p in result.problems]}
 
 
@@ -82,12 +84,14 @@ def _print(path: str, result: Any) -> None:
     verdicts = {"clean": _("clean"), "findings": _("findings"), "error": _("error")}
     style = {"clean": "green", "findings": "red", "error": "yellow"}[result.verdict]
     console.print(f"[bold]{path}[/]: [{style}]{verdicts[result.verdict]}[/]")
+    from himitsu.engine.check import explain
+
     if result.findings:
         table = Table(_("detector"), _("score"), _("where"), _("snippet"), _("explanation"))
         for f in result.findings:
             where = f"{f.part + ' ' if f.part else ''}{f.start}–{f.end}"
             secret = f" [{f.secret.level}] {f.secret.title}" if f.secret and f.secret.title else ""
-            table.add_row(f.detector, f"{f.score:.2f}", where, f.snippet, f.explanation + secret)
+            table.add_row(f.detector, f"{f.score:.2f}", where, f.snippet, explain(f, _) + secret)
         console.print(table)
     for p in result.problems:
         console.print(f"  [yellow]{p.code}[/] {p.path} {p.detail}")

@@ -90,3 +90,28 @@ def remove(
         emit_json({"removed": document_id, "secret": doc.secret_id, "file": doc.filename})
     else:
         console.print(_("Document %(id)d (%(file)s) was removed.") % {"id": document_id, "file": doc.filename})
+
+
+@app.command("background", help="秘密でない文書を共通表現として登録 / Register non-secret documents as common phrases.")
+@guarded
+def background(
+    paths: Annotated[list[Path], typer.Argument(help="Templates, public manuals, boilerplate: never secret.")],
+    json_out: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """Text shared with these documents is not reported as a registered secret (the background model)."""
+    runtime.setup()
+    from himitsu.engine.model import Limits
+    from himitsu.web.accounts.access import system_actor
+    from himitsu.web.audit import chain
+    from himitsu.web.audit.models import Action
+    from himitsu.web.register import documents
+
+    blobs = [(p, _read(p, Limits().max_bytes)) for p in paths]
+    counts = [documents.engine().add_background(data, p.name) for p, data in blobs]
+    chain.record(Action.UPDATE, actor=system_actor(), channel="cli", object_type="register",
+                 details={"background_files": len(blobs), "fingerprints": sum(counts)})
+    if json_out:
+        emit_json({"files": [{"path": str(p), "fingerprints": n} for (p, _d), n in zip(blobs, counts, strict=True)]})
+    else:
+        console.print(_("%(n)d files added to the background model (%(f)d fingerprints).")
+                      % {"n": len(blobs), "f": sum(counts)})
