@@ -137,3 +137,16 @@ def by_first_character(alternatives: Iterable[str]) -> str:
     for head, rests in groups.items():
         parts.append(head + rests[0] if len(rests) == 1 else f"{head}(?:{'|'.join(rests)})")
     return "|".join(parts)
+
+
+class LabelledNumber:
+    """Shared by detectors of numbers with a check digit: context can be required, and a number right
+    after a label of another kind of number ("受注番号 202404010001") is not reported without context."""
+
+    other_labels: ClassVar[re.Pattern[str]]
+
+    def __init__(self, require_context: bool = False) -> None:
+        self.require_context = require_context
+
+    def labelled_otherwise(self, text: str, start: int) -> bool:
+        return self.other_labels.search(text, max(0, start - 20), start) is not None

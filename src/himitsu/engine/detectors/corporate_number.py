@@ -17,7 +17,15 @@ import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from himitsu.engine.detectors.base import DIGIT, ContextWords, Detector, ascii_digits, redact, word_pattern
+from himitsu.engine.detectors.base import (
+    DIGIT,
+    ContextWords,
+    Detector,
+    LabelledNumber,
+    ascii_digits,
+    redact,
+    word_pattern,
+)
 from himitsu.engine.model import Finding, TextPart
 from himitsu.errors import gettext_noop
 
@@ -33,7 +41,7 @@ def check_digit(base12: str) -> int:
     return 9 - total % 9
 
 
-class CorporateNumberDetector(Detector):
+class CorporateNumberDetector(LabelledNumber, Detector):
     id: ClassVar[str] = "corporate-number"
     reasons: ClassVar[dict[str, str]] = {
         "corporate_number.with_context": gettext_noop("13-digit number with a valid corporate number (法人番号) check digit and "
@@ -61,16 +69,9 @@ class CorporateNumberDetector(Detector):
     score_invoice: ClassVar[float] = 0.6
     score_checksum_only: ClassVar[float] = 0.3
 
-    def __init__(self, require_context: bool = False) -> None:
-        self.require_context = require_context
-
     def validate(self, value: str) -> bool:
         digits = ascii_digits(value)
         return len(digits) == 13 and check_digit(digits[1:]) == int(digits[0])
-
-    def labelled_otherwise(self, text: str, start: int) -> bool:
-        """A label of another kind of number right before it: "JANコード 4901234567894"."""
-        return self.other_labels.search(text, max(0, start - 20), start) is not None
 
     def detect(self, part: TextPart, context: Any = None) -> Iterator[Finding]:
         text = part.text

@@ -13,7 +13,15 @@ import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from himitsu.engine.detectors.base import DIGIT, ContextWords, Detector, ascii_digits, redact, word_pattern
+from himitsu.engine.detectors.base import (
+    DIGIT,
+    ContextWords,
+    Detector,
+    LabelledNumber,
+    ascii_digits,
+    redact,
+    word_pattern,
+)
 from himitsu.engine.model import Finding, TextPart
 from himitsu.errors import gettext_noop
 
@@ -32,7 +40,7 @@ def check_digit(first11: str) -> int:
     return 0 if r <= 1 else 11 - r
 
 
-class MyNumberDetector(Detector):
+class MyNumberDetector(LabelledNumber, Detector):
     id: ClassVar[str] = "my-number"
     reasons: ClassVar[dict[str, str]] = {
         "my_number.with_context": gettext_noop("12-digit number with a valid My Number check digit and the context word "
@@ -56,16 +64,9 @@ class MyNumberDetector(Detector):
     score_with_context: ClassVar[float] = 0.85
     score_checksum_only: ClassVar[float] = 0.3
 
-    def __init__(self, require_context: bool = False) -> None:
-        self.require_context = require_context
-
     def validate(self, value: str) -> bool:
         digits = ascii_digits(value)
         return len(digits) == 12 and check_digit(digits[:11]) == int(digits[11])
-
-    def labelled_otherwise(self, text: str, start: int) -> bool:
-        """A label of another kind of number right before it: "受注番号 202404010001"."""
-        return self.other_labels.search(text, max(0, start - 20), start) is not None
 
     def detect(self, part: TextPart, context: Any = None) -> Iterator[Finding]:
         text = part.text
