@@ -1,0 +1,148 @@
+"""Data and helpers shared by the detection benchmark (`tests.bench.detect`).
+
+The python-docs-ja corpus (../shared/corpus/python-docs-ja, beside the repository) is split once, by a
+fixed seed, by page name: the library pages of the registered third are the organisation's secrets
+(with every C-API page), the background third is its non-secret documents (given to the engine as the
+background model), the test third is unrelated text. A page's Japanese and English versions always
+fall on the same side, so unrelated text never holds a translation (or the code samples) of a
+registered page.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from himitsu.engine.check import Engine
+from himitsu.engine.fingerprint import Fingerprinter
+from himitsu.engine.index import FingerprintIndex
+from himitsu.engine.model import Extraction, SecretRef, TextPart
+from himitsu.engine.normalize import normalize
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "python-docs-ja"
+KEY = b"bench-key-" * 4
+SEED = 11
+LANGS = ("ja", "en")
+#: share of library page names that are registered / background (the rest is unrelated test text)
+REGISTERED_SHARE, BACKGROUND_SHARE = 0.3, 0.3
+
+
+@dataclass(frozen=True)
+class Doc:
+    id: int
+    name: str  # e.g. "library/ja/argparse"
+    lang: str
+    text: str
+
+    @property
+    def size(self) -> int:
+        return len(self.text.encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class Split:
+    registered: list[Doc]
+    background: list[Doc]
+    test: list[Doc]
+
+    def of(self, docs: list[Doc], lang: str) -> list[Doc]:
+        return [d for d in docs if d.lang == lang]
+
+
+def load_split() -> Split:
+    stems = sorted({p.stem for lang in LANGS for p in (CORPUS / "library" / lang).glob("*.txt")})
+    random.Random(SEED).shuffle(stems)
+    a, b = int(REGISTERED_SHARE * len(stems)), int((REGISTERED_SHARE + BACKGROUND_SHARE) * len(stems))
+    side = {s: 0 if i < a else 1 if i < b else 2 for i, s in enumerate(stems)}
+    groups: list[list[Doc]] = [[], [], []]
+    next_id = 0
+    for lang in LANGS:
+        for stem in sorted(side):
+            path = CORPUS / "library" / lang / f"{stem}.txt"
+            if path.exists():
+                groups[side[stem]].append(Doc(next_id, f"library/{lang}/{stem}", lang, path.read_text("utf-8")))
+                next_id += 1
+    for lang in LANGS:
+        for path in sorted((CORPUS / "c-api" / lang).glob("*.txt")):
+            groups[0].append(Doc(next_id, f"c-api/{lang}/{path.stem}", lang, path.read_text("utf-8")))
+            next_id += 1
+    return Split(*groups)
+
+
+def byte_pieces(text: str, size: int) -> list[str]:
+    """Consecutive, non-overlapping pieces of ``size`` UTF-8 bytes (a character cut at either end is
+    dropped); the incomplete rest is left out."""
+    data = text.encode("utf-8")
+    return [data[at: at + size].decode("utf-8", "ignore") for at in range(0, len(data) - size + 1, size)]
+
+
+def resolver(docs: Iterable[Doc]) -> Callable[[int], SecretRef | None]:
+    names = {d.id: d.name for d in docs}
+    return lambda i: SecretRef(i, names[i], "秘") if i in names else None
+
+
+def engine_with(index_dir: str | Path, k: int, w: int, *, detectors: Sequence[str] | None = None,
+                resolve: Callable[[int], SecretRef | None] | None = None) -> Engine:
+    """An Engine whose fingerprinter has the given k and w (the Engine has no k/w parameters today)."""
+    engine = Engine(index_dir=None, key=KEY, detectors=detectors, resolve=resolve)
+    engine.fingerprinter = Fingerprinter(KEY, k, w)
+    engine.index = FingerprintIndex(index_dir, fingerprinter_id=engine.fingerprinter.id)
+    return engine
+
+
+def register_batch(engine: Engine, registered: Iterable[Doc], background: Iterable[Doc]) -> None:
+    """Registered documents and the background corpus in one commit (same index as one
+    ``Engine.register`` / ``add_background`` per document, without a commit each)."""
+    fp = engine.fingerprinter
+    assert engine.index is not None
+    with engine.index.batch() as batch:
+        for d in registered:
+            norm = normalize(d.text)
+            batch.add(d.id, fp.fingerprints(norm), len(norm.text))
+        for d in background:
+            batch.add_background(fp.fingerprints(normalize(d.text)))
+
+
+def as_extraction(*texts: str) -> Extraction:
+    return Extraction(parts=[TextPart(path=f"part{i}" if len(texts) > 1 else "", text=t, format="text")
+                             for i, t in enumerate(texts)])
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, round(q * (len(sorted_values) - 1)))]
+
+
+def cpu_rate(nbytes: int, run: Callable[[], object], repeat: int = 3) -> float:
+    """MB per CPU-second (one thread: per core), median of ``repeat`` runs."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.process_time()
+        run()
+        times.append(time.process_time() - t0)
+    return nbytes / 1e6 / max(statistics.median(times), 1e-9)
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(str(c) for c in row) + " |")
+    print()
+    sys.stdout.flush()
+
+
+def section(title: str, *method: str) -> None:
+    print(f"\n### {title}\n")
+    for line in method:
+        print(line)
+    print()
+    sys.stdout.flush()
+
+
+def pct(n: int, total: int, digits: int = 1) -> str:
+    return f"{100 * n / total:.{digits}f} %" if total else "–"
