@@ -16,24 +16,24 @@ from himitsu.cli.register_cmd import AS_HELP, actor
 from himitsu.cli.runtime import console, emit_json, guarded
 
 
-def _inputs(paths: list[str], limit: int) -> list[tuple[str, bytes | None, str]]:
-    """(path, data or None, error code) for each argument; '-' reads standard input."""
-    out: list[tuple[str, bytes | None, str]] = []
+def _inputs(paths: list[str], limit: int) -> list[tuple[str, bytes | None, str, int]]:
+    """(path, data or None, error code, size) for each argument; '-' reads standard input."""
+    out: list[tuple[str, bytes | None, str, int]] = []
     for raw in paths:
         if raw == "-":
             data = sys.stdin.buffer.read(limit + 1)
-            out.append(("-", None, "io.too_large") if len(data) > limit else ("-", data, ""))
+            out.append(("-", None, "io.too_large", len(data)) if len(data) > limit else ("-", data, "", len(data)))
             continue
         path = Path(raw)
         try:
             if not path.is_file():
-                out.append((raw, None, "io.file_missing"))
-            elif path.stat().st_size > limit:
-                out.append((raw, None, "io.too_large"))
+                out.append((raw, None, "io.file_missing", 0))
+            elif (size := path.stat().st_size) > limit:
+                out.append((raw, None, "io.too_large", size))
             else:
-                out.append((raw, path.read_bytes(), ""))
+                out.append((raw, path.read_bytes(), "", size))
         except OSError:
-            out.append((raw, None, "io.file_missing"))
+            out.append((raw, None, "io.file_missing", 0))
     return out
 
 
@@ -58,9 +58,9 @@ def check(
 
     ctx = services.Context(actor=actor(as_user), channel="cli")
     worst = 0
-    for path, data, error in _inputs(paths, Limits().max_bytes):
+    for path, data, error, size in _inputs(paths, Limits().max_bytes):
         if data is None:
-            message = runtime.error_text(InputError(error, path=path, size="?", limit=Limits().max_bytes))
+            message = runtime.error_text(InputError(error, path=path, size=size, limit=Limits().max_bytes))
             if json_out:
                 emit_json({"path": path, "verdict": "error", "findings": [], "error": {"code": error,
                                                                                      "message": message}})
