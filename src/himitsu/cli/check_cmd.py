@@ -14,6 +14,7 @@ from rich.table import Table
 from himitsu.cli import runtime
 from himitsu.cli.register_cmd import AS_HELP, actor
 from himitsu.cli.runtime import console, emit_json, guarded
+from himitsu.errors import InputError
 
 
 def _inputs(paths: list[str], limit: int) -> list[tuple[str, bytes | None, str, int]]:
@@ -24,16 +25,12 @@ def _inputs(paths: list[str], limit: int) -> list[tuple[str, bytes | None, str, 
             data = sys.stdin.buffer.read(limit + 1)
             out.append(("-", None, "io.too_large", len(data)) if len(data) > limit else ("-", data, "", len(data)))
             continue
-        path = Path(raw)
         try:
-            if not path.is_file():
-                out.append((raw, None, "io.file_missing", 0))
-            elif (size := path.stat().st_size) > limit:
-                out.append((raw, None, "io.too_large", size))
-            else:
-                out.append((raw, path.read_bytes(), "", size))
-        except OSError:
-            out.append((raw, None, "io.file_missing", 0))
+            data = runtime.read_file(Path(raw), limit)
+        except InputError as exc:
+            out.append((raw, None, exc.code, int(exc.params.get("size", 0))))
+        else:
+            out.append((raw, data, "", len(data)))
     return out
 
 
@@ -53,7 +50,6 @@ def check(
 ) -> None:
     runtime.setup()
     from himitsu.engine.model import Limits
-    from himitsu.errors import InputError
     from himitsu.web.register import documents, services
 
     ctx = services.Context(actor=actor(as_user), channel="cli")

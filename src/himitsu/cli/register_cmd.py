@@ -43,13 +43,7 @@ def import_(
 
     from himitsu.web.register import io, services
 
-    try:
-        size = path.stat().st_size
-        if size > settings.HIMITSU_IMPORT_MAX_BYTES:
-            raise InputError("io.too_large", size=size, limit=settings.HIMITSU_IMPORT_MAX_BYTES)
-        data = path.read_bytes()
-    except OSError:
-        raise InputError("io.file_missing", path=str(path)) from None
+    data = runtime.read_file(path, settings.HIMITSU_IMPORT_MAX_BYTES)
     ctx = services.Context(actor=actor(as_user), channel="cli")
     result = io.import_register(ctx, path.name, data, dry_run=dry_run)
     if json_out:

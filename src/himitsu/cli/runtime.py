@@ -11,12 +11,13 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 
-from himitsu.errors import HimitsuError
+from himitsu.errors import HimitsuError, InputError
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -64,6 +65,19 @@ def error_text(exc: HimitsuError) -> str:
 def fail(message: str, code: int = 2) -> NoReturn:
     err_console.print(f"[bold red]himitsu:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def read_file(path: Path, limit: int) -> bytes:
+    """A regular file's bytes, or InputError io.file_missing / io.too_large (checked before reading)."""
+    try:
+        if not path.is_file():
+            raise InputError("io.file_missing", path=str(path))
+        size = path.stat().st_size
+        if size > limit:
+            raise InputError("io.too_large", size=size, limit=limit)
+        return path.read_bytes()
+    except OSError:
+        raise InputError("io.file_missing", path=str(path)) from None
 
 
 def emit_json(data: Any) -> None:

@@ -17,18 +17,6 @@ from himitsu.errors import InputError
 app = typer.Typer(no_args_is_help=True)
 
 
-def _read(path: Path, limit: int) -> bytes:
-    try:
-        if not path.is_file():
-            raise InputError("io.file_missing", path=str(path))
-        size = path.stat().st_size
-        if size > limit:
-            raise InputError("io.too_large", size=size, limit=limit)
-        return path.read_bytes()
-    except OSError:
-        raise InputError("io.file_missing", path=str(path)) from None
-
-
 @app.command("add", help="秘密を含む文書を登録 / Register documents holding a secret (fingerprints only).")
 @guarded
 def add(
@@ -49,7 +37,8 @@ def add(
     from himitsu.web.register.models import Secret
 
     ctx = services.Context(actor=actor(as_user), channel="cli")
-    blobs = [(p, _read(p, Limits().max_bytes)) for p in paths]  # every file readable before anything is written
+    # every file is read before anything is written
+    blobs = [(p, runtime.read_file(p, Limits().max_bytes)) for p in paths]
     if secret is not None:
         entry = access.visible_secrets(ctx.actor).filter(pk=secret).first()
         if entry is None:
@@ -106,7 +95,7 @@ def background(
     from himitsu.web.audit.models import Action
     from himitsu.web.register import documents
 
-    blobs = [(p, _read(p, Limits().max_bytes)) for p in paths]
+    blobs = [(p, runtime.read_file(p, Limits().max_bytes)) for p in paths]
     counts = [documents.engine().add_background(data, p.name) for p, data in blobs]
     chain.record(Action.UPDATE, actor=system_actor(), channel="cli", object_type="register",
                  details={"background_files": len(blobs), "fingerprints": sum(counts)})

@@ -14,10 +14,10 @@ from typing import Any
 
 from himitsu.engine import registry
 from himitsu.engine.extract import extract
-from himitsu.engine.fingerprint import Fingerprinter
+from himitsu.engine.fingerprint import Fingerprinter, Fingerprints
 from himitsu.engine.index import FingerprintIndex
 from himitsu.engine.model import Extraction, Finding, Limits, Problem, SecretRef
-from himitsu.engine.normalize import normalize
+from himitsu.engine.normalize import Normalized, normalize
 
 #: problems that mean nothing of the input could be inspected, when no text came out at all
 FATAL = frozenset({"limit.bytes", "corrupt", "unsupported", "encoding", "limit.time"})
@@ -96,14 +96,17 @@ class Engine:
         findings.sort(key=lambda f: (f.part, f.start, f.end, f.detector))
         return Result(findings=findings, problems=list(extraction.problems), parts=len(extraction.parts))
 
+    def _fingerprint(self, data: bytes, name: str) -> tuple[Extraction, Normalized, Fingerprints]:
+        """Extract all text of a document, normalise it and fingerprint it as one text."""
+        extraction = extract(data, name, self.limits)
+        norm = normalize("\n".join(p.text for p in extraction.parts))
+        return extraction, norm, self.fingerprinter.fingerprints(norm)
+
     def register(self, doc_id: int, data: bytes, name: str = "") -> Registered:
         """Fingerprint a document into the index (replacing an earlier version with the same id)."""
         if self.index is None:
             raise ValueError("this engine has no index")
-        extraction = extract(data, name, self.limits)
-        text = "\n".join(p.text for p in extraction.parts)
-        norm = normalize(text)
-        fps = self.fingerprinter.fingerprints(norm)
+        extraction, norm, fps = self._fingerprint(data, name)
         if len(fps):
             self.index.replace(doc_id, fps, len(norm.text))
         formats = sorted({p.format for p in extraction.parts})
@@ -115,8 +118,7 @@ class Engine:
         organisation's documents share) are ignored when matching. Returns how many were added."""
         if self.index is None:
             raise ValueError("this engine has no index")
-        extraction = extract(data, name, self.limits)
-        fps = self.fingerprinter.fingerprints(normalize("\n".join(p.text for p in extraction.parts)))
+        _extraction, _norm, fps = self._fingerprint(data, name)
         if len(fps):
             self.index.add_background(fps)
         return len(fps)

@@ -139,6 +139,12 @@ def by_first_character(alternatives: Iterable[str]) -> str:
     return "|".join(parts)
 
 
+#: separators inside grouped 12/13-digit numbers (spaces, hyphens and their look-alikes)
+GROUP_SEP = "[ \u3000\\-‐‑–—―−－ー]"
+#: nothing that continues a grouped number may follow it: a digit, a separated digit group, a decimal, a word
+NOT_BEFORE_NUMBER = f"(?!{DIGIT}|{GROUP_SEP}{DIGIT}|[.．]{DIGIT}|[A-Za-z_])"
+
+
 class LabelledNumber:
     """Shared by detectors of numbers with a check digit: context can be required, and a number right
     after a label of another kind of number ("受注番号 202404010001") is not reported without context."""

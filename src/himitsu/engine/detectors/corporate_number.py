@@ -19,6 +19,8 @@ from typing import Any, ClassVar
 
 from himitsu.engine.detectors.base import (
     DIGIT,
+    GROUP_SEP,
+    NOT_BEFORE_NUMBER,
     ContextWords,
     Detector,
     LabelledNumber,
@@ -29,11 +31,11 @@ from himitsu.engine.detectors.base import (
 from himitsu.engine.model import Finding, TextPart
 from himitsu.errors import gettext_noop
 
-_SEP = "[ \u3000\\-‐‑–—―−－ー]"
+_SEP = GROUP_SEP
 # First digit before the look-behinds (fast skip to digits); "T" may precede, checked in detect().
 _NOT_AFTER = ("(?<![0-9０-９A-SU-Za-z_ａ-ｚＡ-ＳＵ-Ｚ][0-9０-９])(?<![0-9０-９][.．][0-9０-９])"
               "(?<![0-9０-９]" + _SEP + "[0-9０-９])")
-_NOT_BEFORE = f"(?!{DIGIT}|{_SEP}{DIGIT}|[.．]{DIGIT}|[A-Za-z_])"
+_NOT_BEFORE = NOT_BEFORE_NUMBER
 
 
 def check_digit(base12: str) -> int:

@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 
 from himitsu.engine.detectors.base import (
     DIGIT,
+    GROUP_SEP,
+    NOT_BEFORE_NUMBER,
     ContextWords,
     Detector,
     LabelledNumber,
@@ -25,13 +27,13 @@ from himitsu.engine.detectors.base import (
 from himitsu.engine.model import Finding, TextPart
 from himitsu.errors import gettext_noop
 
-_SEP = "[ \u3000\\-‐‑–—―−－ー]"
+_SEP = GROUP_SEP
 # The first digit is matched before the look-behind so the search can skip to digits quickly;
 # the look-behinds then check what precedes that first digit: no letter or digit, no "3." of a decimal,
 # no digit group of a longer grouped number.
 _NOT_AFTER = ("(?<![0-9０-９A-Za-z_][0-9０-９])(?<![0-9０-９][.．][0-9０-９])"
               "(?<![0-9０-９]" + _SEP + "[0-9０-９])")
-_NOT_BEFORE = f"(?!{DIGIT}|{_SEP}{DIGIT}|[.．]{DIGIT}|[A-Za-z_])"
+_NOT_BEFORE = NOT_BEFORE_NUMBER
 
 
 def check_digit(first11: str) -> int:

@@ -22,8 +22,8 @@ from himitsu.web.accounts import access
 from himitsu.web.accounts.models import Department
 from himitsu.web.audit import chain
 from himitsu.web.audit.models import Action
-from himitsu.web.register import services
-from himitsu.web.register.models import Category, ClassificationLevel, Secret, SecretDocument
+from himitsu.web.register import resolve, services
+from himitsu.web.register.models import Category, Secret, SecretDocument
 
 UNASSIGNED = {"code": "UNASSIGNED", "name": "未割当", "name_en": "Unassigned"}
 
@@ -50,9 +50,8 @@ class Added:
     problems: list[Any]
 
 
-def _level(text: str) -> ClassificationLevel:
-    level = ClassificationLevel.objects.filter(name=text).first() or ClassificationLevel.objects.filter(
-        code=text).first()
+def _level(text: str) -> int:
+    level = resolve.Directory().level(text)
     if level is None:
         raise InputError("secret.level_unknown", level=text)
     return level
@@ -76,7 +75,7 @@ def new_entry(ctx: services.Context, title: str, level: str, department: str = "
     if dept is None:
         raise InputError("department.not_found", code=department)
     form = SecretForm({"management_number": _next_number(), "title": title, "category": Category.TECHNICAL,
-                       "level": _level(level).pk, "legal_type": "trade_secret", "owner_department": dept.pk,
+                       "level": _level(level), "legal_type": "trade_secret", "owner_department": dept.pk,
                        "protection_decision": "undecided", "published": "unknown", "patented": "unknown",
                        "reverse_engineerable": "unknown"}, actor=ctx.actor)
     if not form.is_valid():
