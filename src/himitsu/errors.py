@@ -50,6 +50,9 @@ MESSAGES: dict[str, str] = {
     "access.denied": gettext_noop("You do not have permission for this action."),
     "internal.error": gettext_noop("Unexpected error ({kind}): {reason}. Set HIMITSU_DEBUG=1 for details."),
     "audit.broken": gettext_noop("The audit trail failed verification."),
+    "index.unusable": gettext_noop(
+        "The fingerprint index in {path} cannot be used ({reason}). It was built by another version of "
+        "Himitsu or with another key: move the folder away and register the documents again."),
 }
 
 

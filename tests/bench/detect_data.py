@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from himitsu.engine.check import Engine
-from himitsu.engine.fingerprint import Fingerprinter
-from himitsu.engine.index import FingerprintIndex
 from himitsu.engine.model import Extraction, SecretRef, TextPart
 from himitsu.engine.normalize import normalize
 
@@ -88,11 +86,8 @@ def resolver(docs: Iterable[Doc]) -> Callable[[int], SecretRef | None]:
 
 def engine_with(index_dir: str | Path, k: int, w: int, *, detectors: Sequence[str] | None = None,
                 resolve: Callable[[int], SecretRef | None] | None = None) -> Engine:
-    """An Engine whose fingerprinter has the given k and w (the Engine has no k/w parameters today)."""
-    engine = Engine(index_dir=None, key=KEY, detectors=detectors, resolve=resolve)
-    engine.fingerprinter = Fingerprinter(KEY, k, w)
-    engine.index = FingerprintIndex(index_dir, fingerprinter_id=engine.fingerprinter.id)
-    return engine
+    """An Engine with the given k and w and its index in ``index_dir``."""
+    return Engine(index_dir=index_dir, key=KEY, detectors=detectors, resolve=resolve, k=k, w=w)
 
 
 def register_batch(engine: Engine, registered: Iterable[Doc], background: Iterable[Doc]) -> None:
@@ -105,7 +100,7 @@ def register_batch(engine: Engine, registered: Iterable[Doc], background: Iterab
             norm = normalize(d.text)
             batch.add(d.id, fp.fingerprints(norm), len(norm.text))
         for d in background:
-            batch.add_background(fp.fingerprints(normalize(d.text)))
+            batch.add_background(fp.background(normalize(d.text)))
 
 
 def as_extraction(*texts: str) -> Extraction:

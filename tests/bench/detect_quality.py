@@ -8,13 +8,11 @@ the excerpt's document. Precision: every 4 KB (4,096-byte) window of the unrelat
 if it gets any registered-secret finding. Only the registered-secret detector runs (it alone makes
 these findings); speed is measured separately.
 
-Each (k, w) of SETTINGS gets its own index of the same documents (an Engine with its fingerprinter and
-index replaced: the Engine takes no k/w). Besides the engine's rule, two alternatives are scored on the
-same texts: the engine's findings of at least 40 matched characters, and a candidate rule computed
-here from the same index lookup (``pair_rule``): two matched k-grams that do not overlap in the text
-and keep their distance in the document. Flagged windows are split into those that share a verbatim
-run of at least COPY_RUN normalised characters with a document named (passages the documentation
-repeats across pages) and those that share only shorter fragments.
+Each (k, w) of SETTINGS gets its own index of the same documents, and each is scored with the
+detector's minimum passage length (``registered_secret.MIN_CHARS``) at the values of MIN_PASSAGES.
+Flagged windows are split into those that share a verbatim run of at least COPY_RUN normalised
+characters with a document named (passages the documentation repeats across pages) and those that
+share only shorter fragments.
 """
 
 from __future__ import annotations
@@ -28,10 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from random import Random
 
-import numpy as np
-
 from himitsu.engine.check import Engine
-from himitsu.engine.detectors.registered_secret import MIN_CONTAINMENT
+from himitsu.engine.detectors import registered_secret
 from himitsu.engine.fingerprint import Fingerprinter
 from himitsu.engine.index import FingerprintIndex
 from himitsu.engine.normalize import normalize
@@ -52,11 +48,11 @@ from tests.bench.detect_data import (
 LENGTHS = (50, 100, 200, 400)
 EDITS = ("verbatim", "reflowed", "width-converted", "punctuation changed", "2 % substituted", "all combined")
 #: (k, w) settings compared; the first is the engine's default
-SETTINGS = ((15, 36), (13, 24), (12, 16))
+SETTINGS = ((12, 24), (12, 32), (14, 28))
+#: minimum passage lengths compared; the first is the engine's default
+MIN_PASSAGES = (registered_secret.MIN_CHARS, 40, 60)
 #: a flagged window sharing a verbatim run this long with the named document holds a copied passage
 COPY_RUN = 50
-#: the candidate rule's tolerance on the distance of two matched k-grams (text vs document)
-ALIGN_TOLERANCE = 8
 FILLER = 1000
 WINDOW = 4096
 
@@ -187,76 +183,50 @@ def longest_shared_run(a: str, b: str, anchor: int = 12) -> int:
     return best
 
 
-def aligned_pair(query: np.ndarray, doc: np.ndarray, k: int) -> bool:
-    """Two matched k-grams that do not overlap in the query (starts at least k apart) and keep their
-    distance in the document (within ALIGN_TOLERANCE characters)."""
-    delta = doc - query
-    far = query[None, :] - query[:, None] >= k
-    return bool((far & (np.abs(delta[None, :] - delta[:, None]) <= ALIGN_TOLERANCE)).any())
-
-
-def pair_rule(engine: Engine, text: str) -> set[int]:
-    """Documents the candidate rule reports in ``text``: the engine's regions (matched k-grams of one
-    document whose query starts are at most 2w apart), kept when they hold an aligned pair (or when
-    the containment rule applies), computed from the same index lookup the detector makes."""
-    fp, index = engine.fingerprinter, engine.index
-    assert index is not None
-    prints = fp.fingerprints(normalize(text))
-    if not len(prints):
-        return set()
-    found = set()
-    for doc_id, match in index.lookup(prints).matches.items():
-        if match.fingerprint_count and match.matched / match.fingerprint_count >= MIN_CONTAINMENT:
-            found.add(doc_id)
-            continue
-        q, d = match.query_positions, match.doc_positions
-        breaks = np.flatnonzero(np.diff(q) > 2 * fp.w) + 1
-        if any(aligned_pair(cq, cd, fp.k) for cq, cd in zip(np.split(q, breaks), np.split(d, breaks), strict=True)):
-            found.add(doc_id)
-    return found
-
-
 @dataclass
 class Outcome:
-    """One (k, w) setting. Per probe: matched characters of the detector's best finding naming the right
-    document (0: not found) and whether the candidate rule names it. Per 4 KB window: the largest
-    matched length of any finding (0: not flagged), and the documents each rule names."""
+    """One (k, w) setting and minimum passage length. Per probe: matched characters of the detector's best
+    finding naming the right document (0: not found). Per 4 KB window: the largest matched length of any
+    finding (0: not flagged) and the documents named."""
 
     k: int
     w: int
+    min_chars: int
     probe_matched: list[int]
-    probe_pair: list[bool]
     window_matched: list[int]
     window_docs: list[list[tuple[int, int]]]  # (document, matched chars) of the detector's findings
-    window_pair: list[set[int]]
     index_bytes: dict[str, float] = field(default_factory=dict)  # per 5 KB document, by language
 
-    def recall(self, probes: list[Probe], length: int, edit: str, lang: str | None = None,
-               rule: str | int = 0) -> tuple[int, int]:
-        hits = [self.probe_pair[i] if rule == "pair" else bool(m and m >= int(rule))
-                for i, (p, m) in enumerate(zip(probes, self.probe_matched, strict=True))
+    def recall(self, probes: list[Probe], length: int, edit: str, lang: str | None = None) -> tuple[int, int]:
+        hits = [bool(m) for p, m in zip(probes, self.probe_matched, strict=True)
                 if p.length == length and p.edit == edit and (lang is None or p.lang == lang)]
         return sum(hits), len(hits)
 
-    def flagged_docs(self, rule: str | int = 0) -> list[set[int]]:
-        if rule == "pair":
-            return self.window_pair
-        return [{d for d, m in docs if m >= int(rule)} for docs in self.window_docs]
+    def flagged_docs(self) -> list[set[int]]:
+        return [{d for d, _m in docs} for docs in self.window_docs]
 
 
-def evaluate(split: Split, probes: list[Probe], k: int, w: int, windows: list[tuple[str, str]]) -> Outcome:
+def evaluate(split: Split, probes: list[Probe], k: int, w: int, windows: list[tuple[str, str]]) -> list[Outcome]:
+    """One index per (k, w), scored at every minimum passage length of MIN_PASSAGES."""
+    out = []
+    sizes = {lang: index_bytes_per_doc(split, lang, k, w) for lang in LANGS}
+    default = registered_secret.MIN_CHARS
     with tempfile.TemporaryDirectory(prefix="himitsu-bench-q-") as tmp:
         engine = engine_with(tmp, k, w, detectors=["registered-secret"], resolve=resolver(split.registered))
         register_batch(engine, split.registered, split.background)
-        matched = [_best(engine, p.prompt, p.doc_id) for p in probes]
-        pair = [p.doc_id in pair_rule(engine, p.prompt) for p in probes]
-        window_docs = []
-        for _lang, text in windows:
-            window_docs.append([(int(f.secret.id), f.matched_chars or 1)
-                                for f in engine.inspect(as_extraction(text)).findings if f.secret is not None])
-        window_pair = [pair_rule(engine, text) for _lang, text in windows]
-    return Outcome(k, w, matched, pair, [max((m for _d, m in docs), default=0) for docs in window_docs],
-                   window_docs, window_pair, {lang: index_bytes_per_doc(split, lang, k, w) for lang in LANGS})
+        try:
+            for min_chars in MIN_PASSAGES:
+                registered_secret.MIN_CHARS = min_chars
+                matched = [_best(engine, p.prompt, p.doc_id) for p in probes]
+                window_docs = []
+                for _lang, text in windows:
+                    window_docs.append([(int(f.secret.id), f.matched_chars or 1)
+                                        for f in engine.inspect(as_extraction(text)).findings if f.secret is not None])
+                out.append(Outcome(k, w, min_chars, matched,
+                                   [max((m for _d, m in docs), default=0) for docs in window_docs], window_docs, sizes))
+        finally:
+            registered_secret.MIN_CHARS = default
+    return out
 
 
 def _best(engine: Engine, prompt: str, doc_id: int) -> int:
@@ -318,18 +288,18 @@ def run(split: Split, per_cell: int) -> list[Outcome]:
             "excerpt's document. Mean normalised length of the excerpts (ja / en): "
             + ", ".join(f"{n} → {norm_len['ja', n]:.0f} / {norm_len['en', n]:.0f}" for n in LENGTHS) + ".")
     runs = SharedRuns(split, windows)
-    outcomes = []
+    outcomes: list[Outcome] = []
     for k, w in SETTINGS:
-        outcomes.append(evaluate(split, probes, k, w, windows))
-        if len(outcomes) == 1:
+        outcomes.extend(evaluate(split, probes, k, w, windows))
+        if len(outcomes) == len(MIN_PASSAGES):
             report_default(outcomes[0], probes, runs)
     report_settings(outcomes, probes, runs)
     return outcomes
 
 
-def _cell(outcome: Outcome, probes: list[Probe], length: int, edit: str, rule: str | int = 0) -> str:
-    found, total = outcome.recall(probes, length, edit, rule=rule)
-    by_lang = [outcome.recall(probes, length, edit, lang, rule) for lang in LANGS]
+def _cell(outcome: Outcome, probes: list[Probe], length: int, edit: str) -> str:
+    found, total = outcome.recall(probes, length, edit)
+    by_lang = [outcome.recall(probes, length, edit, lang) for lang in LANGS]
     return f"{100 * found / total:.1f} ({' / '.join(f'{100 * f / t:.1f}' for f, t in by_lang)})"
 
 
@@ -361,29 +331,21 @@ def _share(flags: list[bool]) -> str:
     return f"{sum(flags)} of {len(flags)} ({pct(sum(flags), len(flags), 2)})"
 
 
-RULES: tuple[tuple[str | int, str], ...] = (
-    (0, "engine rule"), (40, "engine rule, matched ≥ 40"), ("pair", "candidate: aligned pair"))
-
-
 def report_settings(outcomes: list[Outcome], probes: list[Probe], runs: SharedRuns) -> None:
-    print("Settings and rules compared on the same excerpts and windows (recall in %, all (ja / en), of the "
-          "combined edits unless said). Rules: the engine's (a region of ≥ 2 matched k-grams whose starts lie "
-          "≤ 2w apart, or ≥ 50 % containment); the same keeping only findings of ≥ 40 matched characters; and a "
-          "candidate, computed here from the same index lookup: a region is reported only if it holds two "
-          f"matched k-grams that do not overlap in the text (starts ≥ k apart) and lie at the same distance in "
-          f"the document (± {ALIGN_TOLERANCE}). Index bytes per 5 KB document: disk (memory-mapped) size of an "
-          "index of 300 5 KB slices of registered pages, divided by 300.\n")
+    print("Settings compared on the same excerpts and windows (recall in %, all (ja / en), of the combined edits "
+          "unless said), each at several minimum passage lengths (the detector reports a passage of at least that "
+          "many normalised characters). Index bytes per 5 KB document: disk (memory-mapped) size of an index of "
+          "300 5 KB slices of registered pages, divided by 300.\n")
     rows = []
     for o in outcomes:
-        for rule, label in RULES:
-            flagged = o.flagged_docs(rule)
-            n_flagged, copies = sum(map(bool, flagged)), runs.copies(flagged)
-            rows.append([f"{o.k}, {o.w}" + (" (default)" if o is outcomes[0] else ""), 2 * o.w + o.k - 1, label,
-                         *(_cell(o, probes, n, "all combined", rule) for n in LENGTHS),
-                         _cell(o, probes, 100, "verbatim", rule),
-                         f"{n_flagged} ({pct(n_flagged, len(flagged), 1)})",
-                         f"{n_flagged - copies} ({pct(n_flagged - copies, len(flagged), 1)})",
-                         f"{o.index_bytes['ja']:,.0f} / {o.index_bytes['en']:,.0f}"])
-    table(["k, w", "2w+k−1", "rule", *(f"{n} chars" for n in LENGTHS), "100 chars verbatim",
-           "4 KB windows flagged", f"of which fragments (< {COPY_RUN} shared)", "index B per 5 KB doc (ja / en)"],
-          rows)
+        flagged = o.flagged_docs()
+        n_flagged, copies = sum(map(bool, flagged)), runs.copies(flagged)
+        rows.append([f"{o.k}, {o.w}", o.w + o.k - 1, o.min_chars,
+                     *(_cell(o, probes, n, "all combined") for n in LENGTHS),
+                     _cell(o, probes, 100, "verbatim"), _cell(o, probes, 100, "2 % substituted"),
+                     f"{n_flagged} ({pct(n_flagged, len(flagged), 1)})",
+                     f"{n_flagged - copies} ({pct(n_flagged - copies, len(flagged), 2)})",
+                     f"{o.index_bytes['ja']:,.0f} / {o.index_bytes['en']:,.0f}"])
+    table(["k, w", "w+k−1", "min passage", *(f"{n} chars" for n in LENGTHS), "100 chars verbatim",
+           "100 chars 2 % substituted", "4 KB windows flagged", f"of which fragments (< {COPY_RUN} shared)",
+           "index B per 5 KB doc (ja / en)"], rows)

@@ -11,17 +11,15 @@ import re
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from random import Random
 
 import numpy as np
 
 from himitsu.engine.check import Context, Engine
-from himitsu.engine.detectors.registered_secret import MIN_CONTAINMENT, MIN_FINGERPRINTS, RegisteredSecretDetector
+from himitsu.engine.detectors.registered_secret import RegisteredSecretDetector
 from himitsu.engine.extract import extract
 from himitsu.engine.fingerprint import DEFAULT_K, DEFAULT_W, Fingerprints
-from himitsu.engine.index import FingerprintIndex, LookupResult
-from himitsu.engine.model import Extraction, SecretRef
+from himitsu.engine.model import SecretRef
 from himitsu.engine.normalize import normalize
 from tests.bench.detect_data import (
     LANGS,
@@ -55,28 +53,6 @@ def mixed_text(split: Split) -> list[str]:
     return out
 
 
-class SkipSingles:
-    """What-if for the registered-secret detector (an index proxy, the engine unchanged): documents
-    matched at fewer than MIN_FINGERPRINTS query positions, with containment below MIN_CONTAINMENT,
-    are dropped from the lookup result before the detector builds regions for them. They can never
-    be reported, so the findings are the same; only the per-document work goes."""
-
-    def __init__(self, index: FingerprintIndex) -> None:
-        self.index = index
-
-    def lookup(self, prints: Fingerprints) -> LookupResult:
-        result = self.index.lookup(prints)
-        return replace(result, matches={
-            d: m for d, m in result.matches.items()
-            if len(m.query_positions) >= MIN_FINGERPRINTS
-            or (m.fingerprint_count and m.matched / m.fingerprint_count >= MIN_CONTAINMENT)})
-
-
-def _findings(detector: RegisteredSecretDetector, extraction: Extraction, context: Context) -> list[tuple]:
-    return [(f.part, f.start, f.end, f.params.get("doc_id"), f.matched_chars)
-            for f in detector.inspect(extraction, context)]
-
-
 # -- a 100,000-document index ---------------------------------------------------------------------
 
 
@@ -104,7 +80,7 @@ def build_large_index(engine: Engine, base: list[str], *, correlated: bool = Fal
             j, r = i % len(base), i // len(base)
             f, length = prints[j]
             hashes = f.hashes if r == 0 else np.where(keep[j], f.hashes, f.hashes ^ salts[r])
-            batch.add(i, Fingerprints(hashes, f.positions, f.k, f.text_length), length)
+            batch.add(i, Fingerprints(hashes, f.positions, f.k, f.text_length, f.signature), length)
     return time.perf_counter() - t0
 
 
@@ -125,26 +101,19 @@ def latency(engine: Engine, base: list[str], split: Split, per_lang: int = 150,
     detector = next(d for d in engine.detectors if isinstance(d, RegisteredSecretDetector))
 
     assert engine.index is not None
-    skipping = SkipSingles(engine.index)
 
     def registered_only(text: str) -> object:
         extraction = as_extraction(text)
         return list(detector.inspect(extraction, Context(engine.index, engine.fingerprinter, engine.resolve,
                                                          extraction)))
 
-    def registered_skipping(text: str) -> object:
-        extraction = as_extraction(text)
-        return list(detector.inspect(extraction, Context(skipping, engine.fingerprinter,  # type: ignore[arg-type]
-                                                         engine.resolve, extraction)))
-
-    prints = {t: engine.fingerprinter.fingerprints(normalize(t)) for texts in prompts.values() for t in texts}
+    prints = {t: engine.fingerprinter.probe(normalize(t)).fingerprints for texts in prompts.values() for t in texts}
     matched = sorted(len(engine.index.lookup(f).matches) for f in prints.values())
     print(f"Documents matched by one prompt (any shared fingerprint): median {percentile(matched, 0.5):.0f}, "
           f"p99 {percentile(matched, 0.99):.0f}, max {matched[-1]}.\n")
     scopes: dict[str, Callable[[str], object]] = {
         "index lookup only (fingerprints computed beforehand)": lambda t: engine.index.lookup(prints[t]),
         "registered-secret detector": registered_only,
-        "registered-secret detector, what-if: single matches skipped": registered_skipping,
         "whole engine, inspect (all 11 detectors)": lambda t: engine.inspect(as_extraction(t)),
         "whole engine, check (with plain-text extraction)": lambda t: engine.check(t.encode(), "prompt.txt"),
     }
@@ -189,17 +158,12 @@ def throughput(engine: Engine, parts: list[str], unrelated: list[str]) -> list[l
                  f"{other_bytes / 1e6:.1f} MB)",
                  f"{cpu_rate(other_bytes, lambda: list(detector.inspect(other, other_context))):.1f}"])
     norms = [normalize(p) for p in parts]
-    prints = [engine.fingerprinter.fingerprints(n) for n in norms]
+    prints = [engine.fingerprinter.probe(n).fingerprints for n in norms]
     assert engine.index is not None
     index = engine.index
-    skipping = Context(SkipSingles(index), engine.fingerprinter, engine.resolve, extraction)  # type: ignore[arg-type]
-    same = _findings(detector, extraction, skipping) == _findings(detector, extraction, context)
-    rows.append(["detector registered-secret, what-if: single matches skipped before regions (SkipSingles; "
-                 f"same findings: {'yes' if same else 'NO'})",
-                 f"{cpu_rate(nbytes, lambda: list(detector.inspect(extraction, skipping))):.1f}"])
     rows += [["registered-secret, step: normalise", f"{cpu_rate(nbytes, lambda: [normalize(p) for p in parts]):.1f}"],
-             ["registered-secret, step: fingerprint (normalised text in)",
-              f"{cpu_rate(nbytes, lambda: [engine.fingerprinter.fingerprints(n) for n in norms]):.1f}"],
+             ["registered-secret, step: probe fingerprints (normalised text in)",
+              f"{cpu_rate(nbytes, lambda: [engine.fingerprinter.probe(n) for n in norms]):.1f}"],
              ["registered-secret, step: index lookup (fingerprints in)",
               f"{cpu_rate(nbytes, lambda: [index.lookup(f) for f in prints]):.1f}"]]
     whole = "\n".join(parts).encode()

@@ -61,8 +61,23 @@ def test_check_finds_an_edited_excerpt(registered, tmp_path):
     assert hits and hits[0]["secret"] == {"id": registered["secret"]["id"], "title": "焼結条件", "level": "極秘"}
     f = hits[0]
     assert set(f) >= {"detector", "score", "start", "end", "snippet", "explanation", "secret", "matched_chars"}
-    assert f["matched_chars"] >= 15 and 0 < f["score"] <= 1  # a lower bound: selected k-grams only
+    assert 80 <= f["matched_chars"] <= 120 and 0 < f["score"] <= 1  # the shared normalised text (~100 characters)
     assert excerpt[:10] not in json.dumps(row, ensure_ascii=False)  # no secret text in the output
+
+
+def test_index_of_another_version_is_a_clear_error(db, tmp_path):
+    from himitsu.web.register import documents
+
+    folder = tmp_path / "index"
+    folder.mkdir()
+    (folder / "manifest.json").write_text('{"format": "himitsu-fingerprint-index/1"}', encoding="utf-8")
+    documents._engine.cache_clear()
+    try:
+        result = run("check", "-", "--json", input="本日の会議は十五時からです。\n")
+    finally:
+        documents._engine.cache_clear()
+    assert result.exit_code == 2
+    assert "index" in result.output and "Traceback" not in result.output
 
 
 def test_check_clean_stdin_and_errors(registered, tmp_path):

@@ -211,7 +211,7 @@ def test_segments_merge_and_compact(tmp_path: Path) -> None:
     assert stats.disk_bytes < size
     assert matched(index, query(*(doc(i) for i in range(100)))) == expected
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".npy"))[0].startswith("seg-")
-    assert len(list(tmp_path.glob("*.npy"))) == 4
+    assert len(list(tmp_path.glob("*.npy"))) == 5
 
 
 def _run(code: str, *args: str) -> subprocess.Popen[str]:
@@ -253,7 +253,7 @@ def test_crash_mid_write_keeps_the_previous_generation(tmp_path: Path, patch: st
     assert matched(reopened, query(doc(99))) == {99: 40}
     names = {p.name for p in tmp_path.iterdir()}
     assert not any("tmp" in n for n in names)
-    assert len([n for n in names if n.endswith(".npy")]) == 4 * reopened.stats().segments
+    assert len([n for n in names if n.endswith(".npy")]) == 5 * reopened.stats().segments
 
 
 READER = """

@@ -14,7 +14,7 @@ from typing import Any
 
 from himitsu.engine import registry
 from himitsu.engine.extract import extract
-from himitsu.engine.fingerprint import Fingerprinter, Fingerprints
+from himitsu.engine.fingerprint import DEFAULT_K, DEFAULT_W, Fingerprinter, Fingerprints
 from himitsu.engine.index import FingerprintIndex
 from himitsu.engine.model import Extraction, Finding, Limits, Problem, SecretRef
 from himitsu.engine.normalize import Normalized, normalize
@@ -68,9 +68,10 @@ class Registered:
 class Engine:
     def __init__(self, *, index_dir: str | Path | None, key: bytes, limits: Limits | None = None,
                  detectors: Iterable[str] | None = None,
-                 resolve: Callable[[int], SecretRef | None] | None = None) -> None:
+                 resolve: Callable[[int], SecretRef | None] | None = None, k: int = DEFAULT_K,
+                 w: int = DEFAULT_W) -> None:
         self.limits = limits or Limits()
-        self.fingerprinter = Fingerprinter(key)
+        self.fingerprinter = Fingerprinter(key, k, w)
         self.index = (FingerprintIndex(index_dir, fingerprinter_id=self.fingerprinter.id)
                       if index_dir is not None else None)
         self.resolve = resolve
@@ -118,10 +119,11 @@ class Engine:
         organisation's documents share) are ignored when matching. Returns how many were added."""
         if self.index is None:
             raise ValueError("this engine has no index")
-        _extraction, _norm, fps = self._fingerprint(data, name)
-        if len(fps):
-            self.index.add_background(fps)
-        return len(fps)
+        extraction = extract(data, name, self.limits)
+        hashes = self.fingerprinter.background(normalize("\n".join(p.text for p in extraction.parts)))
+        if len(hashes):
+            self.index.add_background(hashes)
+        return len(hashes)
 
     def remove(self, doc_id: int) -> bool:
         if self.index is None:

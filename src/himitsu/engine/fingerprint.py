@@ -5,19 +5,26 @@ Every k-gram gets a hash; in every window of w consecutive k-gram hashes the min
 (the rightmost one on ties), and each selected k-gram, once per position, becomes a fingerprint:
 ``(hash, position)`` where position is the k-gram's start in the normalised text.
 
-Guarantee (w, k): with t = w + k − 1, any run of at least t normalised characters that two texts
-share yields at least one fingerprint hash they share, whose k-gram lies inside the run in both texts;
-a run shorter than k can never produce a shared fingerprint. In between, a shared run of length L
-(k ≤ L < t) is found with a probability that grows with L. Density: about 2/(w + 1) of the k-grams
-are selected, so a text of n normalised characters has about 2n/(w + 1) fingerprints.
+Asymmetric use. A *registered document* stores its winnowed fingerprints (about 2/(w + 1) of its
+k-grams) and its *signature*: the top :data:`SIGNATURE_BITS` (2) bits of the keyed hash of every
+k-gram, packed four to a byte. A *checked text* (:meth:`Fingerprinter.probe`) looks up nearly every
+one of its k-grams, not only its own winnowed ones, so what a document selected inside a shared run
+is found whatever the text around it: only the k-grams whose winnowing value is below
+:data:`PROBE_LIMIT` are looked up (a document's selected k-gram is the minimum of w values and lies
+above it with probability (3/4)**w, 0.1 % at w = 24), and the signature of any k-gram is computed only
+where a match is verified (see :mod:`himitsu.engine.detectors.registered_secret`).
 
-Defaults: k = 15, w = 36, so t = 50 normalised characters: one Japanese sentence (40–60 characters
-once punctuation is removed), or a line of English (60–70 characters with spaces, about 50 without).
-k = 15 is long enough that a chance match carries meaning (15 kana/kanji is half a sentence; 15
-letters are two or three English words, and the common ones are suppressed by the index's
-background model), and short enough that a lightly edited copy keeps most k-grams: with 2 % of
-characters substituted, 0.98**15 = 74 % of k-grams survive. w = 36 keeps 2/37 = 5.4 % of k-grams
-(one per 18.5 characters), which keeps the index under 4 KB for a 5 KB document.
+Guarantee (w, k): with t = w + k − 1, any run of at least t normalised characters that a checked text
+shares with a registered document holds at least one k-gram the document selected (the minimum of a
+window lying inside the run), and the text looks it up; a run shorter than k can never match.
+
+Defaults: k = 12, w = 24, so t = 35 normalised characters. k = 12 is long enough that a chance match
+is rare (12 kana/kanji is a clause; 12 letters are two English words, and the common ones are
+suppressed by the index's background model), and short enough that a lightly edited copy keeps most
+k-grams: with 2 % of characters substituted, 0.98**12 = 78 % of k-grams survive. w = 24 keeps 2/25 =
+8 % of k-grams (one per 12.5 characters). Chosen by ``make bench`` (docs/benchmarks.md) against
+(12, 32) and (14, 28): the best recall of 100-character edited excerpts at the same false-alert rate,
+at 2.2 KB (Japanese) and 4.3 KB (English) of index per 5 KB document.
 
 Keyed hashing (why the index reveals nothing about the text). Three keys are derived from the
 installation secret with keyed BLAKE2b: K_char, K_base and K_out.
@@ -31,8 +38,10 @@ installation secret with keyed BLAKE2b: K_char, K_base and K_out.
    of two characters). The stored 64-bit hashes then collide at random: with 10^7 fingerprints in
    the index, a 200-fingerprint query meets a false match about once in 10^10 queries.
 3. Winnowing selects by the top 32 bits of r (ties broken by position).
-4. Only the selected k-grams are hashed for storage: h_i = SipHash-2-4(K_out, r_i), a pseudo-random
-   function (PRF) with a 128-bit key, vectorised with numpy.
+4. Each k-gram's stored hash is h_i = SipHash-2-4(K_out, r_i), a pseudo-random function (PRF) with a
+   128-bit key (a small C extension, :mod:`himitsu.engine._siphash`, or the numpy implementation
+   :func:`siphash24` when it is not built). The index keys a posting by the low 32 bits of h; the
+   signature keeps its top 2 bits.
 
 What this guarantees: without the key, the stored hashes are indistinguishable from random values
 (SipHash is a PRF), so someone holding the index cannot tell which text produced them, nor test a
@@ -50,9 +59,9 @@ Ties: the rightmost minimum is selected, without robust winnowing's preference f
 window's choice, so periodic text ("0000…", "abab…") selects up to one k-gram per position; the
 index stores each distinct hash once per document, so this costs query work, not storage.
 
-Speed (2-core machine, python-docs-ja corpus): about 67 million normalised characters per second,
-i.e. 150 MB/s of normalised Japanese and 67 MB/s of normalised English (UTF-8). Long texts are cut
-into chunks of ``CHUNK`` windows, so memory stays bounded (about 100 MB per million characters).
+Speed: see docs/benchmarks.md (with the C extension, registering fingerprints about 120 MB/s and
+probing about 200 MB/s of normalised Japanese on the 2-core machine). Long texts are cut into chunks
+of ``CHUNK`` windows, so memory stays bounded (about 100 MB per million characters).
 """
 
 from __future__ import annotations
@@ -62,36 +71,75 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from himitsu.engine import _fast
 from himitsu.engine.normalize import Normalized
 
-__all__ = ["DEFAULT_K", "DEFAULT_W", "Fingerprinter", "Fingerprints", "covered_spans", "siphash24", "winnow"]
+__all__ = ["DEFAULT_K", "DEFAULT_W", "PROBE_LIMIT", "SIGNATURE_BITS", "Fingerprinter", "Fingerprints", "Probe",
+           "covered_spans", "pack_signature", "siphash24", "unpack_signature", "winnow"]
 
-DEFAULT_K = 15
-DEFAULT_W = 36
+DEFAULT_K = 12
+DEFAULT_W = 24
+#: bits of the keyed hash kept per k-gram of a registered document (its signature)
+SIGNATURE_BITS = 2
+#: a checked text looks up only its k-grams whose winnowing value (r >> 32) lies below this: a k-gram a
+#: registered document selected is the minimum of w such values, so it lies above with probability
+#: (3/4)**w (0.1 % at w = 24), while three quarters of the lookups are saved
+PROBE_LIMIT = 1 << 30
 MIN_KEY_BYTES = 16
 CHUNK = 1 << 20  # windows per chunk of a long text
 
 _U64 = np.uint64
 _MASK64 = (1 << 64) - 1
 _LOW32 = _U64(0xFFFFFFFF)
-_ALGORITHM = "wnw1"  # bump when anything changes the hashes of a given (key, text)
+_ALGORITHM = "wnw2"  # bump when anything changes the hashes of a given (key, text)
 
 
 @dataclass(frozen=True, eq=False)
 class Fingerprints:
-    """Selected fingerprints of one normalised text.
+    """Fingerprints of one normalised text.
 
     ``hashes`` (uint64) and ``positions`` (int64, strictly increasing) are aligned: fingerprint i is
     the k-gram ``text[positions[i] : positions[i] + k]``. ``text_length`` is the normalised length.
+    ``signature`` (registered documents only): one :data:`SIGNATURE_BITS`-bit value (uint8) per k-gram
+    of the text, in order, used to verify and measure a match along its alignment.
     """
 
     hashes: np.ndarray
     positions: np.ndarray
     k: int
     text_length: int
+    signature: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.hashes)
+
+
+class Probe:
+    """What a text to check yields: the fingerprints to look up (every k-gram that a registered
+    document could have selected, see :data:`PROBE_LIMIT`) and, on demand, the signature value of any
+    k-gram (computed only where a match has to be verified)."""
+
+    def __init__(self, fingerprinter: Fingerprinter, rolling: np.ndarray, text_length: int) -> None:
+        self._fingerprinter = fingerprinter
+        self._rolling = rolling
+        self.kgrams = len(rolling)
+        self.text_length = text_length
+        picked = np.flatnonzero((rolling >> _U64(32)) < _U64(PROBE_LIMIT))
+        self.fingerprints = Fingerprints(fingerprinter.prf(rolling[picked]), picked.astype(np.int64),
+                                         fingerprinter.k, text_length)
+        self._signature = np.zeros(len(rolling), dtype=np.uint8)
+        self._known = np.zeros(len(rolling), dtype=bool)
+
+    def signature(self, lo: int, hi: int) -> np.ndarray:
+        """Signature values of the k-grams ``lo`` to ``hi − 1`` (clipped to the text)."""
+        lo, hi = max(0, lo), min(self.kgrams, hi)
+        if hi <= lo:
+            return self._signature[0:0]
+        missing = np.flatnonzero(~self._known[lo:hi]) + lo
+        if len(missing):
+            self._signature[missing] = _signature_of(self._fingerprinter.prf(self._rolling[missing]))
+            self._known[missing] = True
+        return self._signature[lo:hi]
 
 
 def _rotl(x: np.ndarray, b: int) -> np.ndarray:
@@ -214,7 +262,9 @@ class Fingerprinter:
         return self.w + self.k - 1
 
     def fingerprints(self, norm_text: str | Normalized) -> Fingerprints:
-        """The winnowed, keyed fingerprints of an already normalised text.
+        """The winnowed, keyed fingerprints of an already normalised text, with its signature (one
+        :data:`SIGNATURE_BITS`-bit value of the keyed hash of every k-gram): what a registered document
+        stores.
 
         Long texts are processed in chunks of ``CHUNK`` windows (overlapping by w + k − 2 characters),
         which gives exactly the result of one pass and bounds the memory to a few arrays per chunk.
@@ -222,26 +272,45 @@ class Fingerprinter:
         cps = _codepoints(norm_text)
         n_kgrams = len(cps) - self.k + 1
         if n_kgrams <= 0:
-            return Fingerprints(np.zeros(0, _U64), np.zeros(0, np.int64), self.k, len(cps))
+            return Fingerprints(np.zeros(0, _U64), np.zeros(0, np.int64), self.k, len(cps), np.zeros(0, np.uint8))
         w = min(self.w, n_kgrams)
         n_windows = n_kgrams - w + 1
         positions: list[np.ndarray] = []
-        rolling: list[np.ndarray] = []
+        hashes: list[np.ndarray] = []
+        signature: list[np.ndarray] = []
         for s in range(0, n_windows, CHUNK):
             e = min(s + CHUNK, n_windows)
             r = self._rolling(cps[s: e + w - 1 + self.k - 1])
             selected = winnow(r >> _U64(32), w)
+            h = self.prf(r)
+            own = len(r) if e == n_windows else e - s  # k-grams of this chunk not repeated in the next
             positions.append(selected + s)
-            rolling.append(r[selected])
-        pos, r_sel = np.concatenate(positions), np.concatenate(rolling)
+            hashes.append(h[selected])
+            signature.append(_signature_of(h[:own]))
+        pos, h_sel = np.concatenate(positions), np.concatenate(hashes)
         first = np.r_[True, pos[1:] != pos[:-1]]
-        return Fingerprints(hashes=siphash24(self._out_key, r_sel[first]), positions=pos[first], k=self.k,
-                            text_length=len(cps))
+        return Fingerprints(hashes=h_sel[first], positions=pos[first], k=self.k, text_length=len(cps),
+                            signature=np.concatenate(signature))
+
+    def probe(self, norm_text: str | Normalized) -> Probe:
+        """What a text to check looks up (see :class:`Probe`)."""
+        cps = _codepoints(norm_text)
+        return Probe(self, self._rolling(cps), len(cps))
+
+    def background(self, norm_text: str | Normalized) -> np.ndarray:
+        """Hashes of every k-gram of a (non-secret) text that a check could look up: its background
+        fingerprints. Denser than a document's, since any of them may be a registered document's."""
+        return self.probe(norm_text).fingerprints.hashes
+
+    def prf(self, rolling: np.ndarray) -> np.ndarray:
+        """The stored, keyed hash of k-grams from their rolling hash: SipHash-2-4 under K_out (the C
+        extension when it is built, else the numpy implementation; both give the same values)."""
+        return _fast.siphash24(self._out_key, rolling) if _fast.AVAILABLE else siphash24(self._out_key, rolling)
 
     def kgram_hashes(self, norm_text: str | Normalized) -> np.ndarray:
         """The keyed hash of every k-gram (not only the selected ones), in one pass; for tests and
         diagnostics on short texts."""
-        return siphash24(self._out_key, self._rolling(_codepoints(norm_text)))
+        return self.prf(self._rolling(_codepoints(norm_text)))
 
     def _char_values(self, cps: np.ndarray) -> np.ndarray:
         if not len(cps) or int(cps.max()) < 0x10000:
@@ -269,6 +338,37 @@ class Fingerprinter:
         prefix = np.zeros(n + 1, dtype=_U64)
         np.cumsum(self._char_values(cps) * power_inv, out=prefix[1:])
         return np.asarray((prefix[k:] - prefix[:-k]) * power[k - 1:])
+
+
+def _signature_of(hashes: np.ndarray) -> np.ndarray:
+    """The signature value of k-grams from their keyed hash: its top SIGNATURE_BITS bits (the index
+    keys postings by the low 32 bits)."""
+    return (np.asarray(hashes, dtype=_U64) >> _U64(64 - SIGNATURE_BITS)).astype(np.uint8)
+
+
+_PER_BYTE = 8 // SIGNATURE_BITS
+
+
+def pack_signature(values: np.ndarray) -> np.ndarray:
+    """Signature values (uint8 below 2**SIGNATURE_BITS) packed four to a byte, first value lowest."""
+    values = np.asarray(values, dtype=np.uint8)
+    padded = np.zeros(-(-len(values) // _PER_BYTE) * _PER_BYTE, dtype=np.uint8)
+    padded[: len(values)] = values
+    shifts = np.arange(_PER_BYTE, dtype=np.uint8) * np.uint8(SIGNATURE_BITS)
+    return np.bitwise_or.reduce(padded.reshape(-1, _PER_BYTE) << shifts, axis=1).astype(np.uint8)
+
+
+def unpack_signature(packed: np.ndarray, count: int, lo: int = 0, hi: int | None = None) -> np.ndarray:
+    """Values ``lo`` to ``hi − 1`` (default: all ``count``) of a packed signature."""
+    hi = count if hi is None else min(hi, count)
+    lo = max(0, lo)
+    if hi <= lo:
+        return np.zeros(0, dtype=np.uint8)
+    first, last = lo // _PER_BYTE, (hi - 1) // _PER_BYTE + 1
+    chunk = np.asarray(packed[first:last], dtype=np.uint8)
+    shifts = np.arange(_PER_BYTE, dtype=np.uint8) * np.uint8(SIGNATURE_BITS)
+    values = ((chunk[:, None] >> shifts) & np.uint8((1 << SIGNATURE_BITS) - 1)).reshape(-1)
+    return values[lo - first * _PER_BYTE: hi - first * _PER_BYTE]
 
 
 def _power_table(base: int, n: int) -> np.ndarray:

@@ -7,11 +7,14 @@ Layout of the directory::
 
     manifest.json                  the live generation (JSON, replaced atomically)
     lock                           writers hold an exclusive flock on it
-    seg-<seq>-<token>.hashes.npy   uint64, sorted: one posting per (fingerprint, document)
+    seg-<seq>-<token>.hashes.npy   uint32, sorted: one posting per (fingerprint, document); the key
+                                   is the low 32 bits of the fingerprint's 64-bit keyed hash
     seg-<seq>-<token>.docs.npy     uint32: the posting's row in the segment's document table
     seg-<seq>-<token>.positions.npy  uint32: the fingerprint's first position in that document
-    seg-<seq>-<token>.table.npy    int64 (3, m): document ids (sorted), fingerprint counts, lengths
-    bg-<seq>-<token>.background.npy  uint64, sorted, unique: background fingerprints
+    seg-<seq>-<token>.sigs.npy     uint8: the documents' signatures, packed (four 2-bit values a byte)
+    seg-<seq>-<token>.table.npy    int64 (5, m): document ids (sorted), fingerprint counts, normalised
+                                   lengths, signature offsets (bytes into sigs) and signature lengths
+    bg-<seq>-<token>.background.npy  uint32, sorted, unique: background fingerprint keys
 
 Segments are immutable. The manifest lists the live segments, the background files, the tombstones
 and a generation number. A posting of document d in a segment with sequence number s is live unless
@@ -37,10 +40,11 @@ Merging. After each commit, whenever ``fan_in`` segments of the same size tier (
 document adds keeps O(fan_in · log N) segments at an amortised O(log N) rewrites per posting.
 ``compact()`` merges everything into one segment and one background file.
 
-Measured (2-core machine): 100,000 documents of 2,000 normalised characters (10.8 M fingerprints)
-take 175 MB on disk, 16.2 bytes per fingerprint (8 hash + 4 document row + 4 position), built in one
-batch in 4 s; a 4 KB query (200 fingerprints) is looked up in 0.15 ms (p50) / 0.2–0.3 ms (p99);
-a single-document commit takes about 4 ms (mostly fsync).
+Size: 12 bytes per posting (4 key + 4 document row + 4 position) plus a quarter byte per k-gram of each
+document (its signature); figures measured by ``make bench`` are in docs/benchmarks.md. A 32-bit key
+collides by chance (a query of 1,000 keys meets about 3 stray postings in an index of 14 million): the
+registered-secret detector verifies every match against the signatures, so a collision costs a
+little work, never a finding.
 
 Limits: POSIX only (``fcntl.flock``) and a local filesystem (flock is unreliable over NFS); one writer
 at a time, so bulk registration should use one ``batch()``; a merge may make one commit slow (it
@@ -65,16 +69,23 @@ from typing import Any
 
 import numpy as np
 
-from himitsu.engine.fingerprint import Fingerprints
+from himitsu.engine.fingerprint import SIGNATURE_BITS, Fingerprints, pack_signature
 
 __all__ = ["Batch", "DocInfo", "DocMatch", "DocumentExists", "FingerprintIndex", "IndexCorrupt",
            "IndexMismatch", "IndexStats", "LookupResult"]
 
-FORMAT = "himitsu-fingerprint-index/1"
+FORMAT = "himitsu-fingerprint-index/2"
 MANIFEST = "manifest.json"
 LOCK = "lock"
-_SEGMENT_FILES = ("hashes", "docs", "positions", "table")
+_SEGMENT_FILES = ("hashes", "docs", "positions", "sigs", "table")
+_KEY = np.uint32
 _MAX_POSITION = (1 << 32) - 1
+_PER_BYTE = 8 // SIGNATURE_BITS
+
+
+def _keys(hashes: np.ndarray | Fingerprints) -> np.ndarray:
+    """Index keys of 64-bit fingerprint hashes: their low 32 bits."""
+    return (np.asarray(hashes, dtype=np.uint64) & np.uint64(0xFFFFFFFF)).astype(_KEY)
 _OPEN_RETRIES = 20
 _OWN_PREFIXES = ("seg-", "bg-", f"{MANIFEST}.tmp-")  # files the index may delete
 
@@ -105,7 +116,8 @@ class DocMatch:
     document has (every occurrence in the query); ``doc_positions`` (aligned) is where that
     fingerprint first occurs in the document. ``matched`` counts distinct matched fingerprints;
     ``fingerprint_count`` is the document's number of distinct fingerprints (containment =
-    matched / fingerprint_count) and ``norm_length`` its normalised length.
+    matched / fingerprint_count) and ``norm_length`` its normalised length. ``signature`` is the
+    document's packed signature (a read-only view of the index file) holding ``kgrams`` values.
     """
 
     doc_id: int
@@ -114,6 +126,8 @@ class DocMatch:
     matched: int
     fingerprint_count: int
     norm_length: int
+    signature: np.ndarray
+    kgrams: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -154,9 +168,12 @@ class _Segment:
     hashes: np.ndarray
     docs: np.ndarray
     positions: np.ndarray
+    sigs: np.ndarray
     doc_ids: np.ndarray
     counts: np.ndarray
     lengths: np.ndarray
+    sig_offsets: np.ndarray
+    sig_lengths: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -259,7 +276,8 @@ def _open_segment(directory: Path, entry: dict[str, Any]) -> _Segment:
               for part in _SEGMENT_FILES}
     table = arrays["table"]
     return _Segment(name=name, seq=int(entry["seq"]), hashes=arrays["hashes"], docs=arrays["docs"],
-                    positions=arrays["positions"], doc_ids=table[0], counts=table[1], lengths=table[2])
+                    positions=arrays["positions"], sigs=arrays["sigs"], doc_ids=table[0], counts=table[1],
+                    lengths=table[2], sig_offsets=table[3], sig_lengths=table[4])
 
 
 def _segment_postings(segment: _Segment, live: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -269,19 +287,33 @@ def _segment_postings(segment: _Segment, live: np.ndarray) -> tuple[np.ndarray, 
             np.asarray(segment.positions[keep]))
 
 
-def _build_segment(hashes: np.ndarray, doc_ids: np.ndarray, positions: np.ndarray,
-                   table: np.ndarray) -> dict[str, np.ndarray]:
-    """Arrays of a segment from postings (one per fingerprint and document) and a document table
-    (3 × m, sorted by document id)."""
+def _doc_signature(segment: _Segment, row: int) -> np.ndarray:
+    offset = int(segment.sig_offsets[row])
+    return segment.sigs[offset: offset + _packed_size(int(segment.sig_lengths[row]))]
+
+
+def _packed_size(values: int) -> int:
+    return -(-values // _PER_BYTE)
+
+
+def _build_segment(hashes: np.ndarray, doc_ids: np.ndarray, positions: np.ndarray, table: np.ndarray,
+                   signatures: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Arrays of a segment from postings (one per fingerprint and document), a document table
+    (ids, counts, lengths and signature lengths: 4 × m, sorted by document id) and the packed signatures
+    in the table's order."""
     order = np.argsort(hashes, kind="stable")
     local = np.searchsorted(table[0], doc_ids[order]).astype(np.uint32)
-    return {"hashes": hashes[order].astype(np.uint64), "docs": local,
-            "positions": positions[order].astype(np.uint32), "table": table.astype(np.int64)}
+    sizes = np.array([len(s) for s in signatures], dtype=np.int64)
+    offsets = np.cumsum(sizes) - sizes
+    sigs = np.concatenate(signatures) if signatures else np.zeros(0, np.uint8)
+    full = np.vstack([table[:3], offsets.reshape(1, -1), table[3:4]]).astype(np.int64)
+    return {"hashes": hashes[order].astype(_KEY), "docs": local, "positions": positions[order].astype(np.uint32),
+            "sigs": sigs.astype(np.uint8), "table": full}
 
 
 def _document_postings(doc_id: int, fingerprints: Fingerprints) -> tuple[np.ndarray, np.ndarray]:
     """Distinct fingerprint hashes of one document with the first position of each."""
-    hashes = np.asarray(fingerprints.hashes, dtype=np.uint64)
+    hashes = _keys(fingerprints.hashes)
     positions = np.asarray(fingerprints.positions, dtype=np.int64)
     if len(hashes) != len(positions):
         raise ValueError(f"document {doc_id}: hashes and positions differ in length")
@@ -300,6 +332,8 @@ class _Pending:
     hashes: np.ndarray
     positions: np.ndarray
     norm_length: int
+    signature: np.ndarray  # packed
+    kgrams: int
 
 
 @dataclass
@@ -319,7 +353,8 @@ class Batch:
         if not replace and self.ops.get(doc_id) is not None:
             raise DocumentExists(f"document {doc_id} is added twice")
         hashes, positions = _document_postings(doc_id, fingerprints)
-        self.ops[doc_id] = _Pending(hashes, positions, int(norm_length))
+        values = fingerprints.signature if fingerprints.signature is not None else np.zeros(0, np.uint8)
+        self.ops[doc_id] = _Pending(hashes, positions, int(norm_length), pack_signature(values), len(values))
         if not replace:
             self.new.add(doc_id)
 
@@ -338,7 +373,7 @@ class Batch:
     def add_background(self, fingerprints: Fingerprints | np.ndarray) -> None:
         """Fingerprints of common text (a background corpus) to ignore in every lookup."""
         hashes = fingerprints.hashes if isinstance(fingerprints, Fingerprints) else fingerprints
-        self.background.append(np.asarray(hashes, dtype=np.uint64))
+        self.background.append(_keys(hashes))
 
     def contains(self, doc_id: int) -> bool:
         if doc_id in self.ops:
@@ -564,14 +599,17 @@ class FingerprintIndex:
         if not group or (len(group) == 1 and not manifest["tombstones"]):
             return
         names = {s.name for s in group}
-        parts = [_segment_postings(s, live) + (s.doc_ids[live], s.counts[live], s.lengths[live])
+        parts = [_segment_postings(s, live) + (s.doc_ids[live], s.counts[live], s.lengths[live], s.sig_lengths[live])
                  for s, live in zip(snap.segments, snap.live, strict=True) if s.name in names]
+        signatures = [_doc_signature(s, int(row)) for s, live in zip(snap.segments, snap.live, strict=True)
+                      if s.name in names for row in np.flatnonzero(live)]
         table = np.concatenate([np.stack(p[3:]) for p in parts], axis=1)
         kept = [e for e in manifest["segments"] if e["name"] not in names]
         if table.shape[1]:
-            table = table[:, np.argsort(table[0], kind="stable")]
+            order = np.argsort(table[0], kind="stable")
+            table = table[:, order]
             hashes, doc_ids, positions = (np.concatenate([p[i] for p in parts]) for i in range(3))
-            arrays = _build_segment(hashes, doc_ids, positions, table)
+            arrays = _build_segment(hashes, doc_ids, positions, table, [signatures[i] for i in order])
             kept.append(self._write_segment(max(s.seq for s in group), arrays))
         manifest["segments"] = sorted(kept, key=lambda e: int(e["seq"]))
         manifest["tombstones"] = _needed_tombstones(self._snapshot_of(manifest), manifest["tombstones"])
@@ -662,11 +700,12 @@ def _pending_arrays(added: dict[int, _Pending]) -> dict[str, np.ndarray]:
     """Segment arrays of the documents added in one batch."""
     ids = np.array(sorted(added), dtype=np.int64)
     pending = [added[int(d)] for d in ids]
-    table = np.array([ids, [len(p.hashes) for p in pending], [p.norm_length for p in pending]], dtype=np.int64)
+    table = np.array([ids, [len(p.hashes) for p in pending], [p.norm_length for p in pending],
+                      [p.kgrams for p in pending]], dtype=np.int64).reshape(4, -1)
     counts = table[1]
-    hashes = np.concatenate([p.hashes for p in pending]) if pending else np.zeros(0, np.uint64)
+    hashes = np.concatenate([p.hashes for p in pending]) if pending else np.zeros(0, _KEY)
     positions = np.concatenate([p.positions for p in pending]) if pending else np.zeros(0, np.int64)
-    return _build_segment(hashes, np.repeat(ids, counts), positions, table.reshape(3, -1))
+    return _build_segment(hashes, np.repeat(ids, counts), positions, table, [p.signature for p in pending])
 
 
 def _needed_tombstones(snap: _Snapshot, tombstones: list[list[int]]) -> list[list[int]]:
@@ -736,9 +775,10 @@ def _common(snap: _Snapshot, ranges: list[tuple[np.ndarray, np.ndarray]], size: 
 
 def _gather(snap: _Snapshot, ranges: list[tuple[np.ndarray, np.ndarray]],
             wanted: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Live postings of the unique hashes ``wanted``: (hash index, doc id, doc position, count, length)."""
-    out: list[list[np.ndarray]] = [[], [], [], [], []]
-    for segment, live, (lo, hi) in zip(snap.segments, snap.live, ranges, strict=True):
+    """Live postings of the unique hashes ``wanted``: (hash index, doc id, doc position, count, length,
+    segment number, row in that segment's table)."""
+    out: list[list[np.ndarray]] = [[], [], [], [], [], [], []]
+    for number, (segment, live, (lo, hi)) in enumerate(zip(snap.segments, snap.live, ranges, strict=True)):
         n = hi[wanted] - lo[wanted]
         if not n.any():
             continue
@@ -748,7 +788,7 @@ def _gather(snap: _Snapshot, ranges: list[tuple[np.ndarray, np.ndarray]],
         rows = rows[ok]
         for bucket, values in zip(out, (np.repeat(wanted, n)[ok], segment.doc_ids[rows],
                                         segment.positions[idx[ok]].astype(np.int64), segment.counts[rows],
-                                        segment.lengths[rows]), strict=True):
+                                        segment.lengths[rows], np.full(len(rows), number), rows), strict=True):
             bucket.append(np.asarray(values, dtype=np.int64))
     return tuple(np.concatenate(b) if b else np.zeros(0, dtype=np.int64) for b in out)
 
@@ -757,21 +797,21 @@ def _lookup(snap: _Snapshot, hashes: np.ndarray, positions: np.ndarray, threshol
     empty = np.zeros(0, dtype=np.int64)
     if not len(hashes):
         return LookupResult({}, empty, empty, snap.generation)
-    unique, inverse = np.unique(hashes, return_inverse=True)
+    unique, inverse = np.unique(_keys(hashes), return_inverse=True)
     background = _in_background(snap, unique)
     ranges = _posting_ranges(snap, unique)
     common = _common(snap, ranges, len(unique), threshold) & ~background
     wanted = np.flatnonzero(~background & ~common)
     postings = _gather(snap, ranges, wanted)
-    matches = _matches(postings, inverse, positions, len(unique))
+    matches = _matches(snap, postings, inverse, positions, len(unique))
     return LookupResult(matches, np.sort(positions[common[inverse]]), np.sort(positions[background[inverse]]),
                         snap.generation)
 
 
-def _matches(postings: tuple[np.ndarray, ...], inverse: np.ndarray, positions: np.ndarray,
+def _matches(snap: _Snapshot, postings: tuple[np.ndarray, ...], inverse: np.ndarray, positions: np.ndarray,
              size: int) -> dict[int, DocMatch]:
     """Join postings (one per matched hash and document) with the query positions of each hash."""
-    u, doc, doc_pos, count, length = postings
+    u, doc, doc_pos, count, length, segment, row = postings
     if not len(u):
         return {}
     per_hash = np.bincount(inverse, minlength=size)
@@ -786,7 +826,13 @@ def _matches(postings: tuple[np.ndarray, ...], inverse: np.ndarray, positions: n
     docs, starts = np.unique(row_doc, return_index=True)
     ends = np.r_[starts[1:], len(row_doc)]
     posting_docs, matched = np.unique(doc, return_counts=True)
-    info = {int(d): (int(c), int(n)) for d, c, n in zip(doc, count, length, strict=True)}
+    info = {int(d): (int(c), int(n), int(g), int(r))
+            for d, c, n, g, r in zip(doc, count, length, segment, row, strict=True)}
     matched_by_doc = dict(zip(posting_docs.tolist(), matched.tolist(), strict=True))
-    return {int(d): DocMatch(int(d), query_pos[s:e], row_doc_pos[s:e], matched_by_doc[int(d)], *info[int(d)])
-            for d, s, e in zip(docs, starts, ends, strict=True)}
+    out = {}
+    for d, s, e in zip(docs.tolist(), starts.tolist(), ends.tolist(), strict=True):
+        fingerprint_count, norm_length, g, r = info[d]
+        seg = snap.segments[g]
+        out[d] = DocMatch(d, query_pos[s:e], row_doc_pos[s:e], matched_by_doc[d], fingerprint_count, norm_length,
+                          _doc_signature(seg, r), int(seg.sig_lengths[r]))
+    return out

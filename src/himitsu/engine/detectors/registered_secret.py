@@ -1,55 +1,71 @@
 """registered-secret: does this text carry an excerpt of a registered document?
 
-The text is normalised and fingerprinted exactly as registered documents were; the fingerprints are
-looked up in the index (which already ignores common phrases). Matched k-grams of one document whose
-starts lie at most 2w apart form a region. A region is reported when it holds at least
-``MIN_FINGERPRINTS`` (2) matched k-grams, or when the text contains at least ``MIN_CONTAINMENT`` of the
-document (a short registered document). One finding per region: the span in the original text, the
-matched length (characters covered by matched k-grams, a lower bound of the shared text), the
-document's containment and the register entry it belongs to.
+Seed, verify, measure:
 
-Guarantee (k = 15, w = 36 by default): every run of at least 2w + k − 1 = 86 normalised characters
-shared with a registered document is reported: the run holds 2w k-grams, so two disjoint windows each
-select a k-gram inside it (the same one in both texts), less than 2w apart. Single matched k-grams
-(a run of t = w + k − 1 = 50 characters guarantees one) are not reported alone: on real Japanese text
-unrelated documents share a stray uncommon k-gram too often for that to mean a leak.
+1. **Seeds.** The text is normalised, and every k-gram that a registered document could have selected
+   (see :data:`himitsu.engine.fingerprint.PROBE_LIMIT`) is looked up in the index, which ignores
+   background and common fingerprints. A registered document stores only its winnowed k-grams, the
+   text looks up (nearly) all of its own, so every run of at least w + k − 1 normalised characters
+   (35 by default) that the text shares with a document holds a seed: a k-gram at query position q
+   found at document position d, on the *alignment* q − d.
+2. **Verification.** A registered document also stores a signature: 2 bits of the keyed hash of
+   every one of its k-grams. Along a seed's alignment, the text's k-grams are compared with the
+   document's, value by value: where the texts agree, every value agrees; elsewhere a value agrees
+   by chance with probability 1/4. A seed is kept only if at least ``SEED_NEIGHBOURS`` of the 16
+   k-grams around it agree (a stray shared k-gram passes by chance about 2 % of the time).
+3. **Measure.** On the alignment, runs of at least ``RUN`` agreeing k-grams (``RUN`` + k − 1
+   characters; chance: 4**−8 per position) are the shared text. Runs less than ``GAP`` k-grams apart
+   belong to one passage (a substituted character breaks k k-grams; a few close edits break more);
+   alignments at most ``DRIFT`` apart join (an inserted or deleted character shifts the alignment).
+   A passage is the span from its first to its last agreeing character; its matched length counts
+   the characters covered by its runs.
+4. **Report** a passage of at least ``MIN_CHARS`` normalised characters, or, for a registered
+   document shorter than twice that, at least half of the document (and ``RUN`` + k − 1
+   characters). One finding per passage: the span in the original text, the matched length, the
+   share of the document found (containment), the register entry.
+
+Guarantee (k = 12, w = 24): every run of at least ``MIN_CHARS`` = 50 normalised characters shared
+with a registered document is reported, unless its k-grams are background or common: the run holds
+a seed (it is longer than w + k − 1 = 35), the seed's neighbours agree, and the run's k-grams form one
+run of at least ``RUN`` agreeing values. Shorter shared fragments (a stock phrase, an API name) are
+not reported, edited passages are: 100 characters with two substituted characters keep runs on one
+alignment that join into one passage.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from himitsu.engine.detectors.base import Detector
-from himitsu.engine.fingerprint import covered_spans
+from himitsu.engine.fingerprint import Probe, unpack_signature
+from himitsu.engine.index import DocMatch
 from himitsu.engine.model import Finding, TextPart
 from himitsu.engine.normalize import Normalized, normalize
 from himitsu.errors import gettext_noop
 
 #: length (normalised characters) at which a region's score reaches about 0.63
 SCALE_CHARS = 120
-#: matched k-grams a region needs to be reported (unless the containment rule applies)
-MIN_FINGERPRINTS = 2
-#: share of a registered document's fingerprints that is reported even as a single match
-MIN_CONTAINMENT = 0.5
+#: normalised characters a passage needs to be reported (a short document: half of it)
+MIN_CHARS = 50
+#: agreeing k-grams in a row that count as shared text
+RUN = 8
+#: of the 16 k-grams around a seed (8 on each side), how many must agree for the seed to be verified
+SEED_NEIGHBOURS = 7
+#: alignments that differ by at most this many characters are one passage
+DRIFT = 2
+
+_AROUND = np.r_[np.arange(-8, 0), np.arange(1, 9)]
 
 
-def regions(query_positions: np.ndarray, k: int, gap: int) -> list[tuple[int, int, int, int]]:
-    """Matched k-grams [p, p + k) whose starts are at most ``gap`` apart, merged:
-    (start, end, number of matched k-grams, characters covered by them)."""
-    if len(query_positions) == 0:
-        return []
-    starts = np.unique(query_positions)
-    breaks = np.flatnonzero(np.diff(starts) > gap) + 1
-    out = []
-    for chunk in np.split(starts, breaks):
-        span_starts, span_ends = covered_spans(chunk, k)
-        out.append((int(chunk[0]), int(chunk[-1]) + k, len(chunk), int((span_ends - span_starts).sum())))
-    return out
+def gap(k: int) -> int:
+    """Disagreeing k-grams between two runs of one passage: a substitution breaks k of them; two or
+    three close ones break up to 3k."""
+    return 3 * k + 4
 
 
 def score(matched_chars: int, containment: float) -> float:
@@ -62,6 +78,85 @@ def redact_excerpt(text: str) -> str:
     if len(stripped) <= 6:
         return f"…[{len(stripped)}]…"
     return f"{stripped[:2]}…[{len(stripped)}]…{stripped[-2:]}"
+
+
+@dataclass(frozen=True)
+class Passage:
+    """Shared text with one document: normalised ``[start, end)`` and the characters covered by runs."""
+
+    start: int
+    end: int
+    matched: int
+
+
+def verified_seeds(probe: Probe, match: DocMatch) -> np.ndarray:
+    """Indices of the match's seeds whose neighbourhood agrees with the document's signature."""
+    q, d = match.query_positions, match.doc_positions
+    qi, di = q[:, None] + _AROUND, d[:, None] + _AROUND
+    valid = (qi >= 0) & (qi < probe.kgrams) & (di >= 0) & (di < match.kgrams)
+    lo, hi = int(q.min()) - 8, int(q.max()) + 9
+    query_values = probe.signature(lo, hi)
+    lo = max(lo, 0)
+    qv = query_values[np.clip(qi - lo, 0, len(query_values) - 1)]
+    dc = np.clip(di, 0, max(match.kgrams - 1, 0))
+    packed = np.asarray(match.signature)
+    dv = (packed[dc >> 2] >> ((dc & 3) * 2).astype(np.uint8)) & np.uint8(3)
+    agree = ((qv == dv) & valid).sum(axis=1)
+    return np.flatnonzero(agree >= SEED_NEIGHBOURS)
+
+
+def passages(probe: Probe, match: DocMatch, k: int) -> list[Passage]:
+    """Shared passages with one document, from its verified seeds (see the module docstring)."""
+    seeds = verified_seeds(probe, match)
+    if not len(seeds):
+        return []
+    q, d = match.query_positions[seeds], match.doc_positions[seeds]
+    runs: list[tuple[int, int, int]] = []  # (alignment, first k-gram, last k-gram + 1) in query positions
+    for delta in np.unique(q - d).tolist():
+        lo, hi = max(0, delta), min(probe.kgrams, match.kgrams + delta)
+        if hi - lo < RUN:
+            continue
+        agree = probe.signature(lo, hi) == unpack_signature(match.signature, match.kgrams, lo - delta, hi - delta)
+        edges = np.diff(np.r_[0, agree.view(np.int8), 0])
+        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        long = ends - starts >= RUN
+        starts, ends = starts[long] + lo, ends[long] + lo
+        if not len(starts):
+            continue
+        # group runs of this alignment separated by less than gap(k); keep groups holding a seed
+        breaks = np.flatnonzero(starts[1:] - ends[:-1] > gap(k)) + 1
+        here = q[(q - d) == delta]
+        for group in np.split(np.arange(len(starts)), breaks):
+            s, e = int(starts[group[0]]), int(ends[group[-1]])
+            if ((here >= s) & (here < e)).any():
+                runs.extend((delta, int(starts[i]), int(ends[i])) for i in group)
+    return _join(runs, k)
+
+
+def _join(runs: list[tuple[int, int, int]], k: int) -> list[Passage]:
+    """Runs (alignment, start, end in k-grams) joined into passages: overlapping or within gap(k) in the
+    text and at most DRIFT apart in alignment."""
+    if not runs:
+        return []
+    runs.sort(key=lambda r: (r[1], r[0]))
+    groups: list[list[tuple[int, int, int]]] = []
+    for run in runs:
+        for group in groups:
+            last = group[-1]
+            if run[1] - max(r[2] for r in group) <= gap(k) and abs(run[0] - last[0]) <= DRIFT:
+                group.append(run)
+                break
+        else:
+            groups.append([run])
+    out = []
+    for group in groups:
+        spans = sorted((s, e + k - 1) for _d, s, e in group)  # characters covered by each run
+        covered, reach = 0, -1
+        for s, e in spans:
+            covered += max(0, e - max(s, reach))
+            reach = max(reach, e)
+        out.append(Passage(spans[0][0], max(e for _s, e in spans), covered))
+    return out
 
 
 class RegisteredSecretDetector(Detector):
@@ -78,21 +173,25 @@ class RegisteredSecretDetector(Detector):
 
     def _detect(self, part: TextPart, context: Any) -> Iterator[Finding]:
         norm: Normalized = normalize(part.text)
-        fps = context.fingerprinter.fingerprints(norm)
-        if len(fps) == 0:
+        fingerprinter = context.fingerprinter
+        probe = fingerprinter.probe(norm)
+        if not len(probe.fingerprints):
             return
-        result = context.index.lookup(fps)
-        k, w = context.fingerprinter.k, context.fingerprinter.w
+        result = context.index.lookup(probe.fingerprints)
+        k = fingerprinter.k
         for doc_id, match in sorted(result.matches.items()):
+            found = passages(probe, match, k)
+            needed = max(RUN + k - 1, min(MIN_CHARS, -(-match.norm_length // 2)))
+            found = [p for p in found if p.end - p.start >= needed]
+            if not found:
+                continue
             ref = context.resolve(doc_id) if context.resolve is not None else None
             if ref is None and context.resolve is not None:
                 continue  # fingerprints of a document no longer in the register
-            containment = match.matched / match.fingerprint_count if match.fingerprint_count else 0.0
-            for start, end, count, covered in regions(match.query_positions, k, 2 * w):
-                if count < MIN_FINGERPRINTS and containment < MIN_CONTAINMENT:
-                    continue
-                o_start, o_end = norm.to_original(start, end)
-                found = self.finding(part, o_start, o_end, score(covered, containment), "registered.excerpt",
-                                     redact_excerpt(part.text[o_start:o_end]), matched_chars=covered,
-                                     doc_id=doc_id, containment=containment)
-                yield replace(found, secret=ref, matched_chars=covered)
+            for passage in found:
+                containment = min(1.0, passage.matched / match.norm_length) if match.norm_length else 0.0
+                o_start, o_end = norm.to_original(passage.start, passage.end)
+                finding = self.finding(part, o_start, o_end, score(passage.matched, containment),
+                                       "registered.excerpt", redact_excerpt(part.text[o_start:o_end]),
+                                       matched_chars=passage.matched, doc_id=doc_id, containment=containment)
+                yield replace(finding, secret=ref, matched_chars=passage.matched)

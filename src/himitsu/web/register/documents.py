@@ -17,7 +17,8 @@ from django.utils import timezone
 from himitsu import config
 from himitsu.engine.check import Engine, Result
 from himitsu.engine.model import SecretRef
-from himitsu.errors import InputError
+from himitsu.engine.index import IndexCorrupt, IndexMismatch
+from himitsu.errors import ConfigError, InputError
 from himitsu.web.accounts import access
 from himitsu.web.accounts.models import Department
 from himitsu.web.audit import chain
@@ -37,7 +38,10 @@ def resolve_document(doc_id: int) -> SecretRef | None:
 
 @cache
 def _engine(index_dir: str) -> Engine:
-    return Engine(index_dir=index_dir, key=config.fingerprint_key(), resolve=resolve_document)
+    try:
+        return Engine(index_dir=index_dir, key=config.fingerprint_key(), resolve=resolve_document)
+    except (IndexCorrupt, IndexMismatch) as exc:
+        raise ConfigError("index.unusable", path=index_dir, reason=str(exc)) from exc
 
 
 def engine() -> Engine:
