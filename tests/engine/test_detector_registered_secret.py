@@ -123,9 +123,9 @@ def test_signature_verification_rejects_a_forged_seed(engine: Engine) -> None:
     text = f"{before}{lone}{after}"
     probe = fp.probe(normalize(text))
     assert engine.index is not None
-    match = engine.index.lookup(probe.fingerprints).matches.get(1)
-    assert match is not None  # the seed exists ...
-    assert len(registered_secret.verified_seeds(probe, match)) == 0  # ... and is rejected
+    result = engine.index.lookup(probe.fingerprints)
+    assert 1 in result.seeds.docs  # the seed exists ...
+    assert not registered_secret.verified(probe, result)[result.seeds.docs == 1].any()  # ... and is rejected
     assert findings(engine, text) == []
 
 

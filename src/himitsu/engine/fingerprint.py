@@ -130,6 +130,15 @@ class Probe:
         self._signature = np.zeros(len(rolling), dtype=np.uint8)
         self._known = np.zeros(len(rolling), dtype=bool)
 
+    def signature_at(self, positions: np.ndarray) -> np.ndarray:
+        """Signature values at k-gram ``positions`` (any shape; each in [0, kgrams))."""
+        flat = np.asarray(positions, dtype=np.int64).reshape(-1)
+        missing = np.unique(flat[~self._known[flat]])
+        if len(missing):
+            self._signature[missing] = _signature_of(self._fingerprinter.prf(self._rolling[missing]))
+            self._known[missing] = True
+        return self._signature[flat].reshape(np.shape(positions))
+
     def signature(self, lo: int, hi: int) -> np.ndarray:
         """Signature values of the k-grams ``lo`` to ``hi − 1`` (clipped to the text)."""
         lo, hi = max(0, lo), min(self.kgrams, hi)

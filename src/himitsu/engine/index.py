@@ -72,7 +72,7 @@ import numpy as np
 from himitsu.engine.fingerprint import SIGNATURE_BITS, Fingerprints, pack_signature
 
 __all__ = ["Batch", "DocInfo", "DocMatch", "DocumentExists", "FingerprintIndex", "IndexCorrupt",
-           "IndexMismatch", "IndexStats", "LookupResult"]
+           "IndexMismatch", "IndexStats", "LookupResult", "Seeds"]
 
 FORMAT = "himitsu-fingerprint-index/2"
 MANIFEST = "manifest.json"
@@ -131,13 +131,84 @@ class DocMatch:
 
 
 @dataclass(frozen=True, eq=False)
-class LookupResult:
-    """Matches by document id, and the query positions ignored as common or background."""
+class Seeds:
+    """Every (query position, posting) pair of a lookup, flat and sorted by document then query
+    position: ``docs``, ``query_positions``, ``doc_positions``, where the document lives (``segments``:
+    its segment's number in the snapshot, ``rows``: its row there) and its normalised ``lengths``."""
 
-    matches: dict[int, DocMatch]
-    common_positions: np.ndarray
-    background_positions: np.ndarray
-    generation: int
+    docs: np.ndarray
+    query_positions: np.ndarray
+    doc_positions: np.ndarray
+    segments: np.ndarray
+    rows: np.ndarray
+    lengths: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+
+class LookupResult:
+    """What a lookup found: flat ``seeds``, ``matches`` by document id (built on first use), the query
+    positions ignored as common or background, and the generation read. ``signature_values`` reads the
+    documents' signatures at any positions, vectorised (no per-document work)."""
+
+    def __init__(self, snapshot: _Snapshot | None, seeds: Seeds, postings: tuple[np.ndarray, ...],
+                 common_positions: np.ndarray, background_positions: np.ndarray, generation: int) -> None:
+        self._snapshot = snapshot
+        self.seeds = seeds
+        self._postings = postings
+        self.common_positions = common_positions
+        self.background_positions = background_positions
+        self.generation = generation
+        self._matches: dict[int, DocMatch] | None = None
+
+    @property
+    def matches(self) -> dict[int, DocMatch]:
+        if self._matches is None:
+            self._matches = self.documents(None)
+        return self._matches
+
+    def documents(self, wanted: np.ndarray | None) -> dict[int, DocMatch]:
+        """DocMatch of the documents in ``wanted`` (None: all), built from the flat seeds."""
+        seeds = self.seeds
+        if not len(seeds) or self._snapshot is None:
+            return {}
+        docs, starts = np.unique(seeds.docs, return_index=True)
+        ends = np.r_[starts[1:], len(seeds.docs)]
+        keep = np.ones(len(docs), dtype=bool) if wanted is None else np.isin(docs, wanted)
+        _u, doc, _pos, count, length, _seg, _row = self._postings
+        matched = dict(zip(*(a.tolist() for a in np.unique(doc, return_counts=True)), strict=True))
+        out = {}
+        for d, a, b in zip(docs[keep].tolist(), starts[keep].tolist(), ends[keep].tolist(), strict=True):
+            segment = self._snapshot.segments[int(seeds.segments[a])]
+            row = int(seeds.rows[a])
+            out[d] = DocMatch(d, seeds.query_positions[a:b], seeds.doc_positions[a:b], matched[d],
+                              int(segment.counts[row]), int(segment.lengths[row]), _doc_signature(segment, row),
+                              int(segment.sig_lengths[row]))
+        return out
+
+    def signature_values(self, segments: np.ndarray, rows: np.ndarray,
+                         positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Signature values of documents (given by segment number and row, one per row of
+        ``positions``, a 2-d array of k-gram positions) and whether each position lies in the document."""
+        values = np.zeros(positions.shape, dtype=np.uint8)
+        valid = np.zeros(positions.shape, dtype=bool)
+        if self._snapshot is None:
+            return values, valid
+        for g in np.unique(segments).tolist():
+            segment = self._snapshot.segments[g]
+            pick = np.flatnonzero(segments == g)
+            r = rows[pick]
+            pos = positions[pick]
+            ok = (pos >= 0) & (pos < segment.sig_lengths[r][:, None])
+            at = np.where(ok, pos, 0)
+            packed = np.asarray(segment.sigs)
+            if not len(packed):
+                continue
+            byte = packed[np.minimum(segment.sig_offsets[r][:, None] + (at >> 2), len(packed) - 1)]
+            values[pick] = (byte >> ((at & 3) * 2).astype(np.uint8)) & np.uint8(3)
+            valid[pick] = ok
+        return values, valid
 
 
 @dataclass(frozen=True)
@@ -796,43 +867,30 @@ def _gather(snap: _Snapshot, ranges: list[tuple[np.ndarray, np.ndarray]],
 def _lookup(snap: _Snapshot, hashes: np.ndarray, positions: np.ndarray, threshold: int | None) -> LookupResult:
     empty = np.zeros(0, dtype=np.int64)
     if not len(hashes):
-        return LookupResult({}, empty, empty, snap.generation)
+        return LookupResult(None, Seeds(empty, empty, empty, empty, empty, empty), (empty,) * 7, empty, empty,
+                            snap.generation)
     unique, inverse = np.unique(_keys(hashes), return_inverse=True)
     background = _in_background(snap, unique)
     ranges = _posting_ranges(snap, unique)
     common = _common(snap, ranges, len(unique), threshold) & ~background
     wanted = np.flatnonzero(~background & ~common)
     postings = _gather(snap, ranges, wanted)
-    matches = _matches(snap, postings, inverse, positions, len(unique))
-    return LookupResult(matches, np.sort(positions[common[inverse]]), np.sort(positions[background[inverse]]),
-                        snap.generation)
+    return LookupResult(snap, _seeds(postings, inverse, positions, len(unique)), postings,
+                        np.sort(positions[common[inverse]]), np.sort(positions[background[inverse]]), snap.generation)
 
 
-def _matches(snap: _Snapshot, postings: tuple[np.ndarray, ...], inverse: np.ndarray, positions: np.ndarray,
-             size: int) -> dict[int, DocMatch]:
+def _seeds(postings: tuple[np.ndarray, ...], inverse: np.ndarray, positions: np.ndarray, size: int) -> Seeds:
     """Join postings (one per matched hash and document) with the query positions of each hash."""
-    u, doc, doc_pos, count, length, segment, row = postings
+    u, doc, doc_pos, _count, length, segment, row = postings
     if not len(u):
-        return {}
+        empty = np.zeros(0, dtype=np.int64)
+        return Seeds(empty, empty, empty, empty, empty, empty)
     per_hash = np.bincount(inverse, minlength=size)
     by_hash = np.argsort(inverse, kind="stable")
     first = np.cumsum(per_hash) - per_hash
     expand = per_hash[u]
     query_pos = positions[by_hash[_ranges(first[u], expand)]]
-    row_doc = np.repeat(doc, expand)
-    row_doc_pos = np.repeat(doc_pos, expand)
-    order = np.lexsort((query_pos, row_doc))
-    query_pos, row_doc, row_doc_pos = query_pos[order], row_doc[order], row_doc_pos[order]
-    docs, starts = np.unique(row_doc, return_index=True)
-    ends = np.r_[starts[1:], len(row_doc)]
-    posting_docs, matched = np.unique(doc, return_counts=True)
-    info = {int(d): (int(c), int(n), int(g), int(r))
-            for d, c, n, g, r in zip(doc, count, length, segment, row, strict=True)}
-    matched_by_doc = dict(zip(posting_docs.tolist(), matched.tolist(), strict=True))
-    out = {}
-    for d, s, e in zip(docs.tolist(), starts.tolist(), ends.tolist(), strict=True):
-        fingerprint_count, norm_length, g, r = info[d]
-        seg = snap.segments[g]
-        out[d] = DocMatch(d, query_pos[s:e], row_doc_pos[s:e], matched_by_doc[d], fingerprint_count, norm_length,
-                          _doc_signature(seg, r), int(seg.sig_lengths[r]))
-    return out
+    columns = [np.repeat(a, expand) for a in (doc, doc_pos, segment, row, length)]
+    order = np.lexsort((query_pos, columns[0]))
+    return Seeds(columns[0][order], query_pos[order], columns[1][order], columns[2][order], columns[3][order],
+                 columns[4][order])

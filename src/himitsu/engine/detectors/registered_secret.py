@@ -19,9 +19,9 @@ Seed, verify, measure:
    alignments at most ``DRIFT`` apart join (an inserted or deleted character shifts the alignment).
    A passage is the span from its first to its last agreeing character; its matched length counts
    the characters covered by its runs.
-4. **Report** a passage of at least ``MIN_CHARS`` normalised characters, or, for a registered
-   document shorter than twice that, at least half of the document (and ``RUN`` + k − 1
-   characters). One finding per passage: the span in the original text, the matched length, the
+4. **Report** a passage of at least ``MIN_CHARS`` normalised characters (``EDITED_CHARS`` if it is
+   made of two or more runs: an edited copy), or, for a registered document shorter than twice that,
+   at least half of the document (and ``RUN`` + k − 1 characters). One finding per passage: the span in the original text, the matched length, the
    share of the document found (containment), the register entry.
 
 Guarantee (k = 12, w = 24): every run of at least ``MIN_CHARS`` = 50 normalised characters shared
@@ -43,7 +43,7 @@ import numpy as np
 
 from himitsu.engine.detectors.base import Detector
 from himitsu.engine.fingerprint import Probe, unpack_signature
-from himitsu.engine.index import DocMatch
+from himitsu.engine.index import DocMatch, LookupResult
 from himitsu.engine.model import Finding, TextPart
 from himitsu.engine.normalize import Normalized, normalize
 from himitsu.errors import gettext_noop
@@ -52,6 +52,9 @@ from himitsu.errors import gettext_noop
 SCALE_CHARS = 120
 #: normalised characters a passage needs to be reported (a short document: half of it)
 MIN_CHARS = 50
+#: a passage of two or more runs (an edited copy: runs on one alignment with disagreement between them)
+#: is reported from this length
+EDITED_CHARS = 45
 #: agreeing k-grams in a row that count as shared text
 RUN = 8
 #: of the 16 k-grams around a seed (8 on each side), how many must agree for the seed to be verified
@@ -87,30 +90,57 @@ class Passage:
     start: int
     end: int
     matched: int
+    runs: int = 1
 
 
-def verified_seeds(probe: Probe, match: DocMatch) -> np.ndarray:
-    """Indices of the match's seeds whose neighbourhood agrees with the document's signature."""
-    q, d = match.query_positions, match.doc_positions
-    qi, di = q[:, None] + _AROUND, d[:, None] + _AROUND
-    valid = (qi >= 0) & (qi < probe.kgrams) & (di >= 0) & (di < match.kgrams)
-    lo, hi = int(q.min()) - 8, int(q.max()) + 9
-    query_values = probe.signature(lo, hi)
-    lo = max(lo, 0)
-    qv = query_values[np.clip(qi - lo, 0, len(query_values) - 1)]
-    dc = np.clip(di, 0, max(match.kgrams - 1, 0))
-    packed = np.asarray(match.signature)
-    dv = (packed[dc >> 2] >> ((dc & 3) * 2).astype(np.uint8)) & np.uint8(3)
-    agree = ((qv == dv) & valid).sum(axis=1)
-    return np.flatnonzero(agree >= SEED_NEIGHBOURS)
+def verified(probe: Probe, result: LookupResult) -> np.ndarray:
+    """Which of the lookup's seeds are verified: at least SEED_NEIGHBOURS of the 16 k-grams around the
+    seed agree with the document's signature. Vectorised over every seed of every document."""
+    seeds = result.seeds
+    qi = seeds.query_positions[:, None] + _AROUND
+    di = seeds.doc_positions[:, None] + _AROUND
+    doc_values, doc_valid = result.signature_values(seeds.segments, seeds.rows, di)
+    q_valid = (qi >= 0) & (qi < probe.kgrams)
+    query_values = probe.signature_at(np.where(q_valid, qi, 0))
+    return np.asarray(((query_values == doc_values) & doc_valid & q_valid).sum(axis=1) >= SEED_NEIGHBOURS)
 
 
-def passages(probe: Probe, match: DocMatch, k: int) -> list[Passage]:
-    """Shared passages with one document, from its verified seeds (see the module docstring)."""
-    seeds = verified_seeds(probe, match)
-    if not len(seeds):
+def promising(probe: Probe, result: LookupResult, keep: np.ndarray, k: int) -> np.ndarray:
+    """Of the verified seeds (``keep``), those that can belong to a reportable passage: on the seed's
+    alignment, the run of agreeing k-grams through the seed is long enough alone (EDITED_CHARS), or
+    another run of RUN agreeing k-grams lies within reach (gap(k)) of it. Seeds of documents shorter
+    than 2 × MIN_CHARS, whose threshold is lower, are all kept. Vectorised over every seed; documents
+    without a promising seed are never measured, which is what keeps a prompt's cost low."""
+    seeds = result.seeds
+    pick = np.flatnonzero(keep)
+    span = EDITED_CHARS - k + 1  # k-grams of a passage of EDITED_CHARS characters
+    reach = span + gap(k) + RUN
+    offsets = np.arange(-reach, reach + 1)
+    qi = seeds.query_positions[pick, None] + offsets
+    di = seeds.doc_positions[pick, None] + offsets
+    doc_values, doc_valid = result.signature_values(seeds.segments[pick], seeds.rows[pick], di)
+    q_valid = (qi >= 0) & (qi < probe.kgrams)
+    agree = (probe.signature_at(np.where(q_valid, qi, 0)) == doc_values) & doc_valid & q_valid
+    left_side, right_side = agree[:, reach::-1], agree[:, reach:]
+    left = np.where(left_side.all(axis=1), reach + 1, np.argmin(left_side, axis=1))
+    right = np.where(right_side.all(axis=1), reach + 1, np.argmin(right_side, axis=1))
+    run_start, run_end = reach - left + 1, reach + right - 1  # the seed's run, inclusive, in window columns
+    sums = np.concatenate([np.zeros((len(pick), 1), dtype=np.int64), np.cumsum(agree, axis=1)], axis=1)
+    full = (sums[:, RUN:] - sums[:, :-RUN]) == RUN  # column t: k-grams t … t + RUN − 1 all agree
+    t = np.arange(full.shape[1])
+    overlaps = (t[None, :] <= run_end[:, None]) & (t[None, :] + RUN - 1 >= run_start[:, None])
+    partner = (full & ~overlaps).any(axis=1)
+    short_doc = seeds.lengths[pick] < 2 * MIN_CHARS
+    out = np.zeros(len(keep), dtype=bool)
+    out[pick] = (left + right - 1 >= span) | partner | short_doc
+    return out
+
+
+def passages(probe: Probe, match: DocMatch, q: np.ndarray, d: np.ndarray, k: int) -> list[Passage]:
+    """Shared passages with one document, from its verified seeds at query positions ``q`` and document
+    positions ``d`` (see the module docstring)."""
+    if not len(q):
         return []
-    q, d = match.query_positions[seeds], match.doc_positions[seeds]
     runs: list[tuple[int, int, int]] = []  # (alignment, first k-gram, last k-gram + 1) in query positions
     for delta in np.unique(q - d).tolist():
         lo, hi = max(0, delta), min(probe.kgrams, match.kgrams + delta)
@@ -155,7 +185,7 @@ def _join(runs: list[tuple[int, int, int]], k: int) -> list[Passage]:
         for s, e in spans:
             covered += max(0, e - max(s, reach))
             reach = max(reach, e)
-        out.append(Passage(spans[0][0], max(e for _s, e in spans), covered))
+        out.append(Passage(spans[0][0], max(e for _s, e in spans), covered, len(spans)))
     return out
 
 
@@ -178,11 +208,22 @@ class RegisteredSecretDetector(Detector):
         if not len(probe.fingerprints):
             return
         result = context.index.lookup(probe.fingerprints)
+        seeds = result.seeds
+        if not len(seeds):
+            return
+        keep = verified(probe, result)
+        if not keep.any():
+            return
+        docs = np.unique(seeds.docs[promising(probe, result, keep, fingerprinter.k)])
+        matches = result.documents(docs)
         k = fingerprinter.k
-        for doc_id, match in sorted(result.matches.items()):
-            found = passages(probe, match, k)
+        for doc_id in docs.tolist():
+            match = matches[doc_id]
+            mine = keep & (seeds.docs == doc_id)
+            found = passages(probe, match, seeds.query_positions[mine], seeds.doc_positions[mine], k)
             needed = max(RUN + k - 1, min(MIN_CHARS, -(-match.norm_length // 2)))
-            found = [p for p in found if p.end - p.start >= needed]
+            found = [p for p in found if p.end - p.start >= needed
+                     or (p.runs >= 2 and p.end - p.start >= min(needed, EDITED_CHARS))]
             if not found:
                 continue
             ref = context.resolve(doc_id) if context.resolve is not None else None

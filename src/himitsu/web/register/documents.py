@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from himitsu import config
 from himitsu.engine.check import Engine, Result
-from himitsu.engine.model import SecretRef
 from himitsu.engine.index import IndexCorrupt, IndexMismatch
+from himitsu.engine.model import SecretRef
 from himitsu.errors import ConfigError, InputError
 from himitsu.web.accounts import access
 from himitsu.web.accounts.models import Department
