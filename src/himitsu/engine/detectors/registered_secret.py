@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from himitsu.engine.detectors.base import Detector
-from himitsu.engine.fingerprint import Probe, unpack_signature
+from himitsu.engine.fingerprint import Probe
 from himitsu.engine.index import DocMatch, LookupResult
 from himitsu.engine.model import Finding, TextPart
 from himitsu.engine.normalize import Normalized, normalize
@@ -117,50 +117,96 @@ def promising(probe: Probe, result: LookupResult, keep: np.ndarray, k: int) -> n
     reach = span + gap(k) + RUN
     offsets = np.arange(-reach, reach + 1)
     qi = seeds.query_positions[pick, None] + offsets
-    di = seeds.doc_positions[pick, None] + offsets
-    doc_values, doc_valid = result.signature_values(seeds.segments[pick], seeds.rows[pick], di)
     q_valid = (qi >= 0) & (qi < probe.kgrams)
-    agree = (probe.signature_at(np.where(q_valid, qi, 0)) == doc_values) & doc_valid & q_valid
-    left_side, right_side = agree[:, reach::-1], agree[:, reach:]
-    left = np.where(left_side.all(axis=1), reach + 1, np.argmin(left_side, axis=1))
-    right = np.where(right_side.all(axis=1), reach + 1, np.argmin(right_side, axis=1))
-    run_start, run_end = reach - left + 1, reach + right - 1  # the seed's run, inclusive, in window columns
-    sums = np.concatenate([np.zeros((len(pick), 1), dtype=np.int64), np.cumsum(agree, axis=1)], axis=1)
-    full = (sums[:, RUN:] - sums[:, :-RUN]) == RUN  # column t: k-grams t … t + RUN − 1 all agree
-    t = np.arange(full.shape[1])
-    overlaps = (t[None, :] <= run_end[:, None]) & (t[None, :] + RUN - 1 >= run_start[:, None])
-    partner = (full & ~overlaps).any(axis=1)
+    query_values = probe.signature_at(np.where(q_valid, qi, 0))
+    partner = np.zeros(len(pick), dtype=bool)
+    left = right = np.zeros(len(pick), dtype=np.int64)
+    for shift in range(-DRIFT, DRIFT + 1):  # the seed's alignment, and those an inserted/deleted character makes
+        di = seeds.doc_positions[pick, None] + offsets + shift
+        doc_values, doc_valid = result.signature_values(seeds.segments[pick], seeds.rows[pick], di)
+        agree = (query_values == doc_values) & doc_valid & q_valid
+        sums = np.concatenate([np.zeros((len(pick), 1), dtype=np.int64), np.cumsum(agree, axis=1)], axis=1)
+        full = (sums[:, RUN:] - sums[:, :-RUN]) == RUN  # column t: k-grams t … t + RUN − 1 all agree
+        if shift:
+            partner |= full.any(axis=1)
+            continue
+        left_side, right_side = agree[:, reach::-1], agree[:, reach:]
+        left = np.where(left_side.all(axis=1), reach + 1, np.argmin(left_side, axis=1))
+        right = np.where(right_side.all(axis=1), reach + 1, np.argmin(right_side, axis=1))
+        run_start, run_end = reach - left + 1, reach + right - 1  # the seed's run, inclusive, in window columns
+        t = np.arange(full.shape[1])
+        overlaps = (t[None, :] <= run_end[:, None]) & (t[None, :] + RUN - 1 >= run_start[:, None])
+        partner |= (full & ~overlaps).any(axis=1)
     short_doc = seeds.lengths[pick] < 2 * MIN_CHARS
     out = np.zeros(len(keep), dtype=bool)
     out[pick] = (left + right - 1 >= span) | partner | short_doc
     return out
 
 
-def passages(probe: Probe, match: DocMatch, q: np.ndarray, d: np.ndarray, k: int) -> list[Passage]:
+def passages(probe: Probe, match: DocMatch, q: np.ndarray, d: np.ndarray, k: int,
+             deltas: np.ndarray | None = None) -> list[Passage]:
     """Shared passages with one document, from its verified seeds at query positions ``q`` and document
-    positions ``d`` (see the module docstring)."""
+    positions ``d`` (see the module docstring), on the alignments ``deltas`` (default: every seed's).
+
+    All alignments are measured at once: each is a row of a matrix holding the k-grams from its first
+    seed to its last, plus reach on both sides (a row whose run touches the window's edge is measured
+    again over the whole overlap of text and document)."""
     if not len(q):
         return []
-    runs: list[tuple[int, int, int]] = []  # (alignment, first k-gram, last k-gram + 1) in query positions
-    for delta in np.unique(q - d).tolist():
-        lo, hi = max(0, delta), min(probe.kgrams, match.kgrams + delta)
-        if hi - lo < RUN:
-            continue
-        agree = probe.signature(lo, hi) == unpack_signature(match.signature, match.kgrams, lo - delta, hi - delta)
-        edges = np.diff(np.r_[0, agree.view(np.int8), 0])
-        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-        long = ends - starts >= RUN
-        starts, ends = starts[long] + lo, ends[long] + lo
-        if not len(starts):
-            continue
-        # group runs of this alignment separated by less than gap(k); keep groups holding a seed
-        breaks = np.flatnonzero(starts[1:] - ends[:-1] > gap(k)) + 1
-        here = q[(q - d) == delta]
-        for group in np.split(np.arange(len(starts)), breaks):
-            s, e = int(starts[group[0]]), int(ends[group[-1]])
-            if ((here >= s) & (here < e)).any():
-                runs.extend((delta, int(starts[i]), int(ends[i])) for i in group)
+    align = q - d
+    deltas = np.unique(align) if deltas is None else np.unique(deltas)
+    reach = EDITED_CHARS + gap(k) + RUN
+    order = np.argsort(align, kind="stable")
+    sorted_align, sorted_q = align[order], q[order]
+    first = np.searchsorted(sorted_align, deltas)
+    last = np.searchsorted(sorted_align, deltas, side="right") - 1
+    q_min, q_max = sorted_q[first], sorted_q[last]  # q sorted within an alignment: q comes sorted
+    floor, ceiling = np.maximum(0, deltas), np.minimum(probe.kgrams, match.kgrams + deltas)
+    lo, hi = np.maximum(floor, q_min - reach), np.minimum(ceiling, q_max + reach + 1)
+    agree = _agreement(probe, match, deltas, lo, hi)
+    touches = (agree[:, 0] & (lo > floor)) | (agree[np.arange(len(lo)), np.maximum(hi - lo - 1, 0)] & (hi < ceiling))
+    if touches.any():  # a passage longer than the window: measure those alignments whole
+        lo, hi = np.where(touches, floor, lo), np.where(touches, ceiling, hi)
+        agree = _agreement(probe, match, deltas, lo, hi)
+    padded = np.zeros((agree.shape[0], agree.shape[1] + 2), dtype=np.int8)
+    padded[:, 1:-1] = agree
+    rows_s, starts = np.nonzero(np.diff(padded, axis=1) == 1)
+    _rows_e, ends = np.nonzero(np.diff(padded, axis=1) == -1)
+    long = ends - starts >= RUN
+    rows, starts, ends = rows_s[long], starts[long] + lo[rows_s[long]], ends[long] + lo[rows_s[long]]
+    if not len(rows):
+        return []
+    # group the runs of each alignment separated by at most gap(k); keep the groups holding a seed
+    new_group = np.r_[True, (rows[1:] != rows[:-1]) | (starts[1:] - ends[:-1] > gap(k))]
+    group = np.cumsum(new_group) - 1
+    heads = np.flatnonzero(new_group)
+    g_row, g_start = rows[heads], starts[heads]
+    g_end = np.maximum.reduceat(ends, heads)
+    seed_row = np.searchsorted(deltas, align)
+    on_row = (seed_row < len(deltas)) & (deltas[np.minimum(seed_row, len(deltas) - 1)] == align)
+    big = probe.kgrams + match.kgrams + 1  # orders (row, position) pairs in one key
+    keys = g_row * big + g_start
+    seed_keys = seed_row[on_row] * big + q[on_row]
+    at = np.searchsorted(keys, seed_keys, side="right") - 1
+    hit = (at >= 0) & (seed_keys < g_row[np.maximum(at, 0)] * big + g_end[np.maximum(at, 0)])
+    held = np.zeros(len(heads), dtype=bool)
+    held[at[hit]] = True
+    keep = held[group]
+    runs = list(zip(deltas[rows[keep]].tolist(), starts[keep].tolist(), ends[keep].tolist(), strict=True))
     return _join(runs, k)
+
+
+def _agreement(probe: Probe, match: DocMatch, deltas: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """For each alignment (row), whether the text's and the document's signatures agree at the
+    k-grams lo … hi − 1 of the text (False beyond hi)."""
+    width = int((hi - lo).max()) if len(lo) else 0
+    positions = lo[:, None] + np.arange(max(width, 1))
+    inside = positions < hi[:, None]
+    query = probe.signature_at(np.where(inside, positions, 0))
+    doc_pos = np.where(inside, positions - deltas[:, None], 0)
+    packed = np.asarray(match.signature)
+    doc = (packed[doc_pos >> 2] >> ((doc_pos & 3) * 2).astype(np.uint8)) & np.uint8(3)
+    return np.asarray((query == doc) & inside)
 
 
 def _join(runs: list[tuple[int, int, int]], k: int) -> list[Passage]:
@@ -169,18 +215,20 @@ def _join(runs: list[tuple[int, int, int]], k: int) -> list[Passage]:
     if not runs:
         return []
     runs.sort(key=lambda r: (r[1], r[0]))
-    groups: list[list[tuple[int, int, int]]] = []
-    for run in runs:
+    groups: list[list[int]] = []  # [alignment of the last run, end, first start, index into members]
+    members: list[list[tuple[int, int]]] = []
+    for delta, start, end in runs:
         for group in groups:
-            last = group[-1]
-            if run[1] - max(r[2] for r in group) <= gap(k) and abs(run[0] - last[0]) <= DRIFT:
-                group.append(run)
+            if start - group[1] <= gap(k) and abs(delta - group[0]) <= DRIFT:
+                group[0], group[1] = delta, max(group[1], end)
+                members[group[3]].append((start, end + k - 1))
                 break
         else:
-            groups.append([run])
+            groups.append([delta, end, start, len(members)])
+            members.append([(start, end + k - 1)])
     out = []
-    for group in groups:
-        spans = sorted((s, e + k - 1) for _d, s, e in group)  # characters covered by each run
+    for spans in members:
+        spans.sort()
         covered, reach = 0, -1
         for s, e in spans:
             covered += max(0, e - max(s, reach))
@@ -214,13 +262,17 @@ class RegisteredSecretDetector(Detector):
         keep = verified(probe, result)
         if not keep.any():
             return
-        docs = np.unique(seeds.docs[promising(probe, result, keep, fingerprinter.k)])
+        focus = promising(probe, result, keep, fingerprinter.k)
+        docs = np.unique(seeds.docs[focus])
         matches = result.documents(docs)
         k = fingerprinter.k
         for doc_id in docs.tolist():
             match = matches[doc_id]
             mine = keep & (seeds.docs == doc_id)
-            found = passages(probe, match, seeds.query_positions[mine], seeds.doc_positions[mine], k)
+            q, d = seeds.query_positions[mine], seeds.doc_positions[mine]
+            aligned, wanted = np.unique(q - d), np.unique((q - d)[focus[mine]])
+            near = np.abs(aligned[:, None] - wanted[None, :]).min(axis=1) <= DRIFT
+            found = passages(probe, match, q, d, k, aligned[near])
             needed = max(RUN + k - 1, min(MIN_CHARS, -(-match.norm_length // 2)))
             found = [p for p in found if p.end - p.start >= needed
                      or (p.runs >= 2 and p.end - p.start >= min(needed, EDITED_CHARS))]
