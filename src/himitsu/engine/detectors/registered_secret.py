@@ -112,34 +112,47 @@ def promising(probe: Probe, result: LookupResult, keep: np.ndarray, k: int) -> n
     than 2 × MIN_CHARS, whose threshold is lower, are all kept. Vectorised over every seed; documents
     without a promising seed are never measured, which is what keeps a prompt's cost low."""
     seeds = result.seeds
-    pick = np.flatnonzero(keep)
     span = EDITED_CHARS - k + 1  # k-grams of a passage of EDITED_CHARS characters
     reach = span + gap(k) + RUN
+    # one seed per document, alignment and stretch of the text stands for the others
+    verified_at = np.flatnonzero(keep)
+    doc, q = seeds.docs[verified_at], seeds.query_positions[verified_at]
+    align, stretch = q - seeds.doc_positions[verified_at], q // span
+    order = np.lexsort((stretch, align, doc))
+    new = np.r_[True, (np.diff(doc[order]) != 0) | (np.diff(align[order]) != 0) | (np.diff(stretch[order]) != 0)]
+    bucket_of = np.empty(len(order), dtype=np.int64)
+    bucket_of[order] = np.cumsum(new) - 1
+    pick = verified_at[order[new]]
     offsets = np.arange(-reach, reach + 1)
     qi = seeds.query_positions[pick, None] + offsets
     q_valid = (qi >= 0) & (qi < probe.kgrams)
     query_values = probe.signature_at(np.where(q_valid, qi, 0))
     partner = np.zeros(len(pick), dtype=bool)
     left = right = np.zeros(len(pick), dtype=np.int64)
-    for shift in range(-DRIFT, DRIFT + 1):  # the seed's alignment, and those an inserted/deleted character makes
-        di = seeds.doc_positions[pick, None] + offsets + shift
-        doc_values, doc_valid = result.signature_values(seeds.segments[pick], seeds.rows[pick], di)
-        agree = (query_values == doc_values) & doc_valid & q_valid
-        sums = np.concatenate([np.zeros((len(pick), 1), dtype=np.int64), np.cumsum(agree, axis=1)], axis=1)
+    undecided = np.ones(len(pick), dtype=bool)
+    for shift in (0, -1, 1, -2, 2)[: 2 * DRIFT + 1]:  # the seed's alignment, then those a lost character makes
+        rows = np.flatnonzero(undecided)
+        if not len(rows):
+            break
+        di = seeds.doc_positions[pick[rows], None] + offsets + shift
+        doc_values, doc_valid = result.signature_values(seeds.segments[pick[rows]], seeds.rows[pick[rows]], di)
+        agree = (query_values[rows] == doc_values) & doc_valid & q_valid[rows]
+        sums = np.concatenate([np.zeros((len(rows), 1), dtype=np.int64), np.cumsum(agree, axis=1)], axis=1)
         full = (sums[:, RUN:] - sums[:, :-RUN]) == RUN  # column t: k-grams t … t + RUN − 1 all agree
         if shift:
-            partner |= full.any(axis=1)
-            continue
-        left_side, right_side = agree[:, reach::-1], agree[:, reach:]
-        left = np.where(left_side.all(axis=1), reach + 1, np.argmin(left_side, axis=1))
-        right = np.where(right_side.all(axis=1), reach + 1, np.argmin(right_side, axis=1))
-        run_start, run_end = reach - left + 1, reach + right - 1  # the seed's run, inclusive, in window columns
-        t = np.arange(full.shape[1])
-        overlaps = (t[None, :] <= run_end[:, None]) & (t[None, :] + RUN - 1 >= run_start[:, None])
-        partner |= (full & ~overlaps).any(axis=1)
+            partner[rows] |= full.any(axis=1)
+        else:
+            left_side, right_side = agree[:, reach::-1], agree[:, reach:]
+            left = np.where(left_side.all(axis=1), reach + 1, np.argmin(left_side, axis=1))
+            right = np.where(right_side.all(axis=1), reach + 1, np.argmin(right_side, axis=1))
+            run_start, run_end = reach - left + 1, reach + right - 1  # the seed's run, in window columns
+            t = np.arange(full.shape[1])
+            overlaps = (t[None, :] <= run_end[:, None]) & (t[None, :] + RUN - 1 >= run_start[:, None])
+            partner |= (full & ~overlaps).any(axis=1) | (left + right - 1 >= span)
+        undecided = ~partner
     short_doc = seeds.lengths[pick] < 2 * MIN_CHARS
     out = np.zeros(len(keep), dtype=bool)
-    out[pick] = (left + right - 1 >= span) | partner | short_doc
+    out[verified_at] = (partner | short_doc)[bucket_of]
     return out
 
 
