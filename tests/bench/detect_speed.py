@@ -324,7 +324,7 @@ def run(split: Split) -> None:
                 f"phrase in 2 of the {len(base):,} slices is in about {2 * N_DOCS // len(base)} documents, below "
                 f"the index's common threshold ({engine.index.stats().common_threshold if engine.index else '?'} "
                 "documents, 2 % of the index), so each is matched and scored document by document. 60 prompts "
-                "per kind, registered-secret detector only (as is, and with the SkipSingles what-if).")
+                "per kind, index lookup, registered-secret detector and whole engine.")
         table(LATENCY_HEADER,
               latency(engine, base, split, per_lang=30, scopes_wanted=3))
     section("Peers over the same input",
@@ -332,7 +332,8 @@ def run(split: Split) -> None:
     table(["scanner", "MB/s per core", "output"], peers(parts, rates[0][1]))
     section("Speed: registering",
             "5 KB slices of the registered and background pages, mixed Japanese and English, into a fresh index "
-            "(k = 15, w = 36); MB of input per CPU-second and per wall-second (the wall figure includes fsync). "
+            f"(k = {DEFAULT_K}, w = {DEFAULT_W}); MB of input per CPU-second and per wall-second (the wall figure "
+            "includes fsync). "
             "Target ≥ 20 MB/s per core.")
     table(["how", "MB", "MB/s per core (CPU)", "MB/s (wall)", "per document"], registration(split, base))
     section("Speed: background model as many files",
