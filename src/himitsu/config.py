@@ -121,3 +121,46 @@ def _redact(url: str) -> str:
     if parts.password:
         return url.replace(f":{parts.password}@", ":***@")
     return url
+
+
+@dataclass(frozen=True)
+class Mail:
+    """Outgoing e-mail (SMTP): HIMITSU_SMTP_HOST (unset: no e-mail, in-app notices only), HIMITSU_SMTP_PORT
+    (default 587 with STARTTLS, 465 with SSL, 25 without), HIMITSU_SMTP_SECURITY (starttls | ssl | none),
+    HIMITSU_SMTP_USER, HIMITSU_SMTP_PASSWORD or HIMITSU_SMTP_PASSWORD_FILE, HIMITSU_MAIL_FROM."""
+
+    host: str
+    port: int
+    security: str
+    user: str
+    password: str
+    sender: str
+
+
+_SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+
+
+def mail() -> Mail | None:
+    host = os.environ.get("HIMITSU_SMTP_HOST", "").strip()
+    if not host:
+        return None
+    security = os.environ.get("HIMITSU_SMTP_SECURITY", "starttls").strip().lower()
+    if security not in _SMTP_PORTS:
+        raise ConfigError("config.smtp_invalid", setting="HIMITSU_SMTP_SECURITY", value=security)
+    raw_port = os.environ.get("HIMITSU_SMTP_PORT", "").strip()
+    try:
+        port = int(raw_port) if raw_port else _SMTP_PORTS[security]
+    except ValueError:
+        port = 0
+    if not 0 < port < 65536:
+        raise ConfigError("config.smtp_invalid", setting="HIMITSU_SMTP_PORT", value=raw_port)
+    password = os.environ.get("HIMITSU_SMTP_PASSWORD", "")
+    password_file = os.environ.get("HIMITSU_SMTP_PASSWORD_FILE")
+    if not password and password_file:
+        try:
+            password = Path(password_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError("config.key_unreadable", path=password_file, reason=exc.strerror or str(exc)) from exc
+    sender = os.environ.get("HIMITSU_MAIL_FROM", "").strip() or f"himitsu@{host}"
+    return Mail(host=host, port=port, security=security, user=os.environ.get("HIMITSU_SMTP_USER", ""),
+                password=password, sender=sender)

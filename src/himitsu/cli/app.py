@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from himitsu.cli import audit_cmd, check_cmd, register_cmd, secrets_cmd, server_cmd, users_cmd
+from himitsu.cli import (
+    audit_cmd,
+    check_cmd,
+    notices_cmd,
+    people_cmd,
+    pledges_cmd,
+    register_cmd,
+    secrets_cmd,
+    server_cmd,
+    users_cmd,
+)
 
 app = typer.Typer(
     name="himitsu",
@@ -18,6 +28,9 @@ app.command("demo", help="デモ会社を読み込む / Load the demo company in
 app.add_typer(users_cmd.app, name="users", help="利用者 / Users.")
 app.add_typer(register_cmd.app, name="register", help="営業秘密管理台帳 / The trade-secret register.")
 app.add_typer(audit_cmd.app, name="audit", help="監査証跡 / The audit trail.")
+app.add_typer(people_cmd.app, name="people", help="人・入退社 / People, joining and leaving.")
+app.add_typer(pledges_cmd.app, name="pledges", help="誓約書・NDA / Pledges and NDAs.")
+app.add_typer(notices_cmd.app, name="notices", help="通知 / Notices (in the app and by e-mail).")
 app.add_typer(secrets_cmd.app, name="secrets", help="秘密を含む文書の登録 / Documents that hold secrets.")
 app.command("check", help="文書・テキストの検査 / Check files or standard input for secrets and sensitive data.")(
     check_cmd.check)

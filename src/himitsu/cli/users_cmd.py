@@ -64,7 +64,7 @@ def add(
     if department:
         dept = Department.objects.filter(code=department).first()
         if dept is None:
-            raise InputError("department.not_found", code=department)
+            raise InputError("department.not_found", department=department)
     if email:
         try:
             validate_email(email)

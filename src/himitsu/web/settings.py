@@ -32,6 +32,8 @@ INSTALLED_APPS = [
     "himitsu.web.accounts",
     "himitsu.web.audit",
     "himitsu.web.register",
+    "himitsu.web.pledges",
+    "himitsu.web.notices",
 ]
 
 MIDDLEWARE = [
@@ -134,6 +136,17 @@ STATIC_ROOT = HOME / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
+
+# Outgoing e-mail: see himitsu.config.mail(); without HIMITSU_SMTP_HOST notices stay in the app.
+MAIL = config.mail()
+# The address people reach the app at, for links in e-mails (HIMITSU_BASE_URL).
+HIMITSU_BASE_URL = os.environ.get("HIMITSU_BASE_URL", "http://127.0.0.1:8000")
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.dummy.EmailBackend"}}
+if MAIL is not None:
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": {
+        "host": MAIL.host, "port": MAIL.port, "username": MAIL.user, "password": MAIL.password,
+        "use_tls": MAIL.security == "starttls", "use_ssl": MAIL.security == "ssl", "timeout": 10}}}
+    DEFAULT_FROM_EMAIL = MAIL.sender
 
 # Declared limits of uploads (register import); larger uploads are refused with a message.
 HIMITSU_IMPORT_MAX_BYTES = int(os.environ.get("HIMITSU_IMPORT_MAX_BYTES", str(10 * 1024 * 1024)))

@@ -34,8 +34,15 @@ urlpatterns = [
     path("people/users/<int:pk>/", account_views.user_edit, name="user-edit"),
     path("people/groups/new/", account_views.group_edit, name="group-create"),
     path("people/groups/<int:pk>/", account_views.group_edit, name="group-edit"),
+    path("people/import/", account_views.people_import, name="people-import"),
+    path("people/<int:pk>/", account_views.person_detail, name="person-detail"),
+    path("people/<int:pk>/side-jobs/", account_views.side_job_add, name="side-job-add"),
+    path("people/<int:pk>/side-jobs/<int:notice_pk>/decide/", account_views.side_job_decide,
+         name="side-job-decide"),
     path("audit/", audit_views.audit_list, name="audit-list"),
     path("audit/verify/", audit_views.audit_verify, name="audit-verify"),
+    path("pledges/", include("himitsu.web.pledges.urls")),
+    path("notices/", include("himitsu.web.notices.urls")),
     path("api/v1/", api.urls),
 ]
 

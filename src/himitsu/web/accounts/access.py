@@ -130,6 +130,25 @@ def can_manage_users(user: Any) -> bool:
     return role_of(user) == Role.SYSTEM_ADMIN
 
 
+# People: personal data (type, number, joining and leaving, side jobs) for the two roles that run the practice.
+PEOPLE_MANAGERS = {Role.SYSTEM_ADMIN, Role.SECRET_MANAGER}
+
+
+def can_view_person(user: Any, person: Any = None) -> bool:
+    """A person's page (type, dates, side-job notices)."""
+    return role_of(user) in PEOPLE_MANAGERS
+
+
+def can_import_people(user: Any) -> bool:
+    """The HR import (creates and updates people, never their roles)."""
+    return role_of(user) in PEOPLE_MANAGERS
+
+
+def can_manage_side_jobs(user: Any, person: Any = None) -> bool:
+    """Record a side-job notice (兼業・副業の届出) and approve or reject it."""
+    return role_of(user) in PEOPLE_MANAGERS
+
+
 def can_manage_levels(user: Any) -> bool:
     return role_of(user) in WRITE_ALL
 
@@ -137,3 +156,74 @@ def can_manage_levels(user: Any) -> bool:
 def require(allowed: bool) -> None:
     if not allowed:
         raise PermissionDeniedError()
+
+
+# --- Pledges and NDAs (誓約書・秘密保持契約) -------------------------------------------------------------
+# Issue (and upload a signed paper, revoke): trade-secret managers and system administrators for anyone,
+# department managers for the people of their department. Everyone sees and acknowledges their own
+# pledges; auditors see all and change nothing. A department manager does not see a pledge of their
+# department that names a register entry they may not see (the text would show its number and title).
+PLEDGES_ALL = {Role.SYSTEM_ADMIN, Role.SECRET_MANAGER, Role.AUDITOR}
+
+
+def can_issue_pledges(user: Any) -> bool:
+    role = role_of(user)
+    return role in WRITE_ALL or (role == Role.DEPT_MANAGER and bool(user.department_id))
+
+
+def can_issue_pledge_to(user: Any, person: Any) -> bool:
+    role = role_of(user)
+    if role in WRITE_ALL:
+        return True
+    return (role == Role.DEPT_MANAGER and bool(user.department_id)
+            and getattr(person, "department_id", None) == user.department_id)
+
+
+def pledge_recipients(user: Any) -> QuerySet:
+    """The active people this user may issue pledges to."""
+    from himitsu.web.accounts.models import User
+
+    role = role_of(user)
+    people = User.objects.filter(is_active=True)
+    if role in WRITE_ALL:
+        return people
+    if role == Role.DEPT_MANAGER and user.department_id:
+        return people.filter(department_id=user.department_id)
+    return people.none()
+
+
+def can_list_pledges(user: Any) -> bool:
+    """The managers' list of pledges (issuers and auditors)."""
+    return can_issue_pledges(user) or role_of(user) == Role.AUDITOR
+
+
+def visible_pledges(user: Any, queryset: QuerySet | None = None) -> QuerySet:
+    from himitsu.web.pledges.models import Pledge
+
+    qs = queryset if queryset is not None else Pledge.objects.all()
+    role = role_of(user)
+    if role in PLEDGES_ALL:
+        return qs
+    if role is None:
+        return qs.none()
+    mine = Q(person_id=user.pk)
+    if role == Role.DEPT_MANAGER and user.department_id:
+        from himitsu.web.register.models import Secret
+
+        hidden = Secret.objects.exclude(pk__in=visible_secrets(user).values("pk")).values("pk")
+        blocked = Pledge.secrets.through.objects.filter(secret_id__in=hidden).values("pledge_id")
+        return qs.filter(mine | (Q(person__department_id=user.department_id) & ~Q(pk__in=blocked)))
+    return qs.filter(mine)
+
+
+def can_view_pledge(user: Any, pledge: Any) -> bool:
+    return visible_pledges(user).filter(pk=pledge.pk).exists()
+
+
+def can_manage_pledge(user: Any, pledge: Any) -> bool:
+    """Upload the signed paper or revoke."""
+    return can_issue_pledge_to(user, pledge.person) and can_view_pledge(user, pledge)
+
+
+def can_acknowledge_pledge(user: Any, pledge: Any) -> bool:
+    return role_of(user) is not None and user.pk is not None and user.pk == pledge.person_id

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from himitsu.errors import MESSAGES
 
 
 class Role(models.TextChoices):
@@ -13,6 +19,26 @@ class Role(models.TextChoices):
     DEPT_MANAGER = "dept_manager", _("Department manager")
     EMPLOYEE = "employee", _("Employee")
     AUDITOR = "auditor", _("Auditor")
+
+
+class PersonType(models.TextChoices):
+    EMPLOYEE = "employee", _("Regular employee")
+    EXECUTIVE = "executive", _("Executive")
+    DISPATCHED = "dispatched", _("Dispatched worker")
+    CONTRACTOR = "contractor", _("Contractor")
+    PARTNER_STAFF = "partner_staff", _("Partner's employee")
+
+
+# The words HR files use for each type (区分); the first is the one Himitsu writes.
+PERSON_TYPE_JA: dict[str, tuple[str, ...]] = {
+    PersonType.EMPLOYEE: ("正社員", "従業員"),
+    PersonType.EXECUTIVE: ("役員",),
+    PersonType.DISPATCHED: ("派遣社員",),
+    PersonType.CONTRACTOR: ("業務委託",),
+    PersonType.PARTNER_STAFF: ("取引先従業員",),
+}
+
+LEAVING_SOON_DAYS = 30  # "leaving soon": the leaving date is at most this many days ahead
 
 
 class LocalizedName:
@@ -48,6 +74,12 @@ class User(AbstractUser):
         Department, verbose_name=_("department"), on_delete=models.PROTECT, null=True, blank=True,
         related_name="members",
     )
+    person_type = models.CharField(_("type of person"), max_length=20, choices=PersonType.choices,
+                                   default=PersonType.EMPLOYEE)
+    # NULL when not set, so that only the numbers that are set must be unique.
+    employee_number = models.CharField(_("employee number"), max_length=30, unique=True, null=True, blank=True)
+    joined_on = models.DateField(_("joining date"), null=True, blank=True)
+    left_on = models.DateField(_("leaving date"), null=True, blank=True)
 
     class Meta:
         ordering = ["username"]
@@ -56,6 +88,24 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.display_name or self.username
+
+    def clean(self) -> None:
+        super().clean()
+        self.employee_number = (self.employee_number or "").strip() or None
+        if self.joined_on and self.left_on and self.left_on < self.joined_on:
+            raise ValidationError({"left_on": ValidationError(
+                _(MESSAGES["person.left_before_joined"]), code="person.left_before_joined")})
+
+    def leaving_status(self, today: date | None = None) -> str:
+        """``left`` (the leaving date has passed), ``leaving_soon`` (within 30 days) or ``active``."""
+        if self.left_on is None:
+            return "active"
+        today = today or timezone.localdate()
+        if self.left_on < today:
+            return "left"
+        if self.left_on <= today + timedelta(days=LEAVING_SOON_DAYS):
+            return "leaving_soon"
+        return "active"
 
 
 class AccessGroup(models.Model):
@@ -72,3 +122,38 @@ class AccessGroup(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SideJobNotice(models.Model):
+    """兼業・副業の届出: a person's notice of work for another employer or of their own business."""
+
+    class Status(models.TextChoices):
+        SUBMITTED = "submitted", _("Submitted")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+
+    person = models.ForeignKey(User, verbose_name=_("person"), on_delete=models.CASCADE,
+                               related_name="side_job_notices")
+    employer = models.CharField(_("employer or business name"), max_length=200)
+    description = models.TextField(_("description of the work"), blank=True)
+    starts_on = models.DateField(_("start date"))
+    ends_on = models.DateField(_("end date"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.SUBMITTED)
+    decided_by = models.ForeignKey(User, verbose_name=_("decided by"), on_delete=models.PROTECT, null=True,
+                                   blank=True, related_name="+")
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_on", "-pk"]
+        verbose_name = _("side-job notice")
+        verbose_name_plural = _("side-job notices")
+
+    def __str__(self) -> str:
+        return f"{self.person} — {self.employer}"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.starts_on and self.ends_on and self.ends_on < self.starts_on:
+            raise ValidationError({"ends_on": ValidationError(
+                _(MESSAGES["person.side_job_dates"]), code="person.side_job_dates")})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from himitsu.web.accounts import access
+from himitsu.web.notices.services import unread_count
 
 
 def himitsu(request: Any) -> dict[str, Any]:
@@ -15,4 +16,5 @@ def himitsu(request: Any) -> dict[str, Any]:
         "can_import": access.can_import(user),
         "can_manage_levels": access.can_manage_levels(user),
         "can_manage_users": access.can_manage_users(user),
+        "unread_notices": unread_count(user),
     }

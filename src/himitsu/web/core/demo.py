@@ -9,7 +9,7 @@ data as offsets from today, so the demo shows overdue reviews whenever it is loa
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.contrib.auth.hashers import make_password
@@ -19,7 +19,7 @@ from django.utils import timezone
 from himitsu.catalog import checklist as cl
 from himitsu.catalog import load
 from himitsu.web.accounts import access
-from himitsu.web.accounts.models import AccessGroup, Department, Role, User
+from himitsu.web.accounts.models import AccessGroup, Department, PersonType, Role, SideJobNotice, User
 from himitsu.web.register import resolve, services
 from himitsu.web.register.forms import SecretForm
 from himitsu.web.register.models import EvidenceAnswer, Secret
@@ -44,6 +44,13 @@ def _text(value: Any) -> str:
     if value is False:
         return "no"
     return "" if value is None else str(value)
+
+
+def _date(value: Any) -> date | None:
+    """A date written in the YAML (read as a date, or as text such as 2015-04-01)."""
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
 
 
 def _conflicts(data: dict[str, Any]) -> list[str]:
@@ -116,6 +123,7 @@ def load_demo(password: str, *, progress: Callable[[int, int], Any] | None = Non
 
         # One hash for all: the same password for every demo user, and Argon2 costs ~0.2 s per call.
         encoded = make_password(password)
+        today = timezone.localdate()
         users: dict[str, User] = {}
         for spec in data["users"]:
             family, _, given = spec["name"].partition(" ")
@@ -123,7 +131,12 @@ def load_demo(password: str, *, progress: Callable[[int, int], Any] | None = Non
                 username=spec["username"], display_name=spec["name"], last_name=family, first_name=given,
                 role=Role(spec["role"]), department=departments[spec["department"]] if spec.get("department")
                 else None, email=f"{spec['username']}@{domain}", password=encoded,
+                person_type=PersonType(spec.get("type", PersonType.EMPLOYEE)),
+                employee_number=str(spec["number"]) if spec.get("number") else None,
+                joined_on=_date(spec.get("joined")),
+                left_on=today + timedelta(days=int(spec["leaves_in_days"])) if "leaves_in_days" in spec else None,
             )
+            user.clean()  # a leaving date before the joining date is a bug in the demo data
             user.save()
             users[user.username] = user
 
@@ -131,7 +144,15 @@ def load_demo(password: str, *, progress: Callable[[int, int], Any] | None = Non
             group = AccessGroup.objects.create(name=spec["name"], description=spec.get("description", ""))
             group.members.add(*(users[name] for name in spec.get("members", [])))
 
-        today = timezone.localdate()
+        decider = next((u for u in users.values() if u.role == Role.SECRET_MANAGER), None)
+        for spec in data.get("side_jobs", []):
+            status = SideJobNotice.Status(spec.get("status", SideJobNotice.Status.SUBMITTED))
+            decided = status != SideJobNotice.Status.SUBMITTED
+            SideJobNotice.objects.create(
+                person=users[spec["person"]], employer=spec["employer"], description=spec.get("description", ""),
+                starts_on=today + timedelta(days=int(spec.get("starts_in_days", 0))), status=status,
+                decided_by=decider if decided else None, decided_at=timezone.now() if decided else None)
+
         for done, entry in enumerate(entries, start=1):
             fd = resolve.form_data(secret_row(entry, today))
             form = SecretForm(fd.values, actor=ctx.actor, unresolved=fd.unresolved)

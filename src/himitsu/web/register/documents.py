@@ -77,7 +77,7 @@ def new_entry(ctx: services.Context, title: str, level: str, department: str = "
     dept = (Department.objects.filter(code=department).first() if department else
             Department.objects.get_or_create(code=UNASSIGNED["code"], defaults=UNASSIGNED)[0])
     if dept is None:
-        raise InputError("department.not_found", code=department)
+        raise InputError("department.not_found", department=department)
     form = SecretForm({"management_number": _next_number(), "title": title, "category": Category.TECHNICAL,
                        "level": _level(level), "legal_type": "trade_secret", "owner_department": dept.pk,
                        "protection_decision": "undecided", "published": "unknown", "patented": "unknown",

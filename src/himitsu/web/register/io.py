@@ -310,12 +310,14 @@ def _table(header: list[Any], rows: Iterator[tuple[int, list[Any]]]) -> _Table:
     return _Table(columns, result)
 
 
-def _find_header(rows: Iterator[tuple[int, list[Any]]]) -> list[Any] | None:
+def _find_header(rows: Iterator[tuple[int, list[Any]]],
+                 fits: Callable[[list[Any]], bool] | None = None) -> list[Any] | None:
     """The header row: the first non-blank row, or a later one with the required columns when the sheet
-    starts with a title (「営業秘密管理台帳 2025年度」). ``rows`` is left just after a fitting header."""
+    starts with a title (「営業秘密管理台帳 2025年度」). ``rows`` is left just after a fitting header.
+    ``fits`` tells whether a row has the required columns (default: the register's)."""
     first: list[Any] | None = None
     for seen, (_number, cells) in enumerate((r for r in rows if not _is_blank(r[1])), start=1):
-        if _fits(cells):
+        if (fits or _fits)(cells):
             return cells
         if first is None:
             first = cells
@@ -517,8 +519,10 @@ def _read_xlsx(data: bytes) -> _Table:
         raise _corrupt("xlsx") from exc
 
 
-def read_table(filename: str, data: bytes) -> _Table:
-    """Check the file as a whole and return its data rows (raises ``InputError``)."""
+def file_format(filename: str, data: bytes) -> str:
+    """Check an uploaded file's size, name and emptiness; return ``.xlsx`` or ``.csv`` (raises ``InputError``).
+
+    Shared with the other imports (people from the HR system)."""
     limit = max_bytes()
     if len(data) > limit:
         raise InputError("io.too_large", size=len(data), limit=limit)
@@ -527,7 +531,12 @@ def read_table(filename: str, data: bytes) -> _Table:
         raise InputError("io.unknown_format")
     if not data:
         raise InputError("io.empty")
-    return _read_xlsx(data) if extension == ".xlsx" else _read_csv(data)
+    return extension
+
+
+def read_table(filename: str, data: bytes) -> _Table:
+    """Check the file as a whole and return its data rows (raises ``InputError``)."""
+    return _read_xlsx(data) if file_format(filename, data) == ".xlsx" else _read_csv(data)
 
 
 # ---------------------------------------------------------------------------------------------------------
