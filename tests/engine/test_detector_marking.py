@@ -139,3 +139,20 @@ def test_long_lines_and_many_matches_stay_linear():
 def test_explanation_names_marking_and_position():
     [f] = run("【極秘】\n" + BODY)
     assert "極秘" in f.explanation and "header" in f.explanation
+
+
+@pytest.mark.parametrize(("text", "marking"), [
+    ("confidential\n本文です。", "confidential"),
+    ("週報\n[internal use only]\n本文", "internal use only"),
+    ("本文\n\n   strictly confidential   \n", "strictly confidential"),
+])
+def test_lower_case_english_marking_alone_on_its_line(text: str, marking: str) -> None:
+    found = [f for f in MarkingDetector().detect(TextPart(path="", text=text, format="text"))]
+    assert [f.params["marking"] for f in found] == [marking]
+    assert found[0].snippet == marking and text[found[0].start:found[0].end] == marking
+
+
+@pytest.mark.parametrize("text", ["this is confidential\n", "confidential information follows\n",
+                                  "the proprietary format\n", "do not distribute it\n"])
+def test_lower_case_english_in_a_sentence_is_not_a_marking(text: str) -> None:
+    assert list(MarkingDetector().detect(TextPart(path="", text=text, format="text"))) == []

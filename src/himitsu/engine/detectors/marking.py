@@ -72,6 +72,13 @@ ENGLISH: tuple[tuple[str, str], ...] = (  # (phrase, level); all need the shape 
     ("Confidential", "Confidential"),
     ("Proprietary", "Proprietary"),
 )
+#: an English marking written all in lower case counts only alone on its line (optionally bracketed):
+#: "confidential", "[internal use only]"; in running text lower case is ordinary prose
+_LOWER_ALONE = re.compile(
+    "^[ \t\u3000]*[\\[(【<]?[ \t]*(" + "|".join(sorted((p.lower() for p, _ in ENGLISH), key=len, reverse=True))
+    + ")[ \t]*[\\])】>]?[ \t\u3000]*$", re.MULTILINE)
+_LOWER_LEVEL = {p.lower(): level for p, level in ENGLISH}
+_LOWER_WORDS = ("confidential", "internal use", "proprietary", "distribut")
 OPEN_BRACKETS = "([（［【〔〈《⦅｟<＜「『{｛"
 CLOSE_BRACKETS = ")]）］】〕〉》⦆｠>＞」』}｝"
 SEPARATORS = ":：-－‐—―|｜/／・·•"
@@ -183,6 +190,23 @@ class MarkingDetector(Detector):
             snippet = _normal(text[start:end])
             yield self.finding(part, start, end, self.scores[(entry.strength, edge)], f"marking.{position}", snippet,
                                marking=shown, level=entry.level, position=position)
+        yield from self._lower_case(part, layout)
+
+    def _lower_case(self, part: TextPart, layout: _Layout | None) -> Iterator[Finding]:
+        """Markings in lower case alone on their line (the main pattern starts with a capital)."""
+        text = part.text
+        if not any(word in text for word in _LOWER_WORDS):  # a substring test is far cheaper than the regex
+            return
+        for m in _LOWER_ALONE.finditer(text):
+            phrase = m.group(1)
+            if not phrase[0].islower():
+                continue
+            if layout is None:
+                layout = _Layout(text, part.meta.get("regions"))
+            position = layout.position(m.start(1))
+            yield self.finding(part, m.start(1), m.end(1), self.scores[("shape", position != "body")],
+                               f"marking.{position}", phrase, marking=phrase, level=_LOWER_LEVEL[phrase],
+                               position=position)
 
     def _is_marking(self, shown: str, entry: _Entry, shape: _Shape, edge: bool) -> bool:
         if entry.strength != "shape" or shape.bracketed or shape.labelled:
