@@ -79,3 +79,6 @@ def login(client):
         return client
 
     return _login
+
+
+from tests.smtp import smtp  # noqa: E402,F401  (the fixture: a real SMTP server on 127.0.0.1)

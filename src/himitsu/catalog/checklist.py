@@ -28,6 +28,9 @@ class Facts:
     review_date: date | None
     today: date
     answers: dict[str, str] = field(default_factory=dict)
+    # People with access who hold a done (acknowledged or signed), current pledge naming the entry or its
+    # category; None when not counted (then only the manual answer is used).
+    pledged_people: int | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class ItemResult:
     answer: str
     points: float
     reason: str  # a stable code explaining an automatic answer ("" for manual answers)
+    params: tuple[tuple[str, int], ...] = ()  # numbers for the reason text, e.g. (("pledged", 3), ("total", 5))
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,37 @@ def _auto(key: str, facts: Facts) -> tuple[str, str]:
     raise KeyError(key)
 
 
+_RANK = {YES: 3, PARTIAL: 2, NO: 1, UNKNOWN: 0}
+
+
+def _derived(key: str, facts: Facts) -> tuple[str, str, tuple[tuple[str, int], ...]] | None:
+    """The automatic answer of a manual item that Himitsu can also count (None: nothing counted)."""
+    if key == "pledges":
+        if facts.pledged_people is None or facts.people_with_access == 0:
+            return None
+        params = (("pledged", facts.pledged_people), ("total", facts.people_with_access))
+        if facts.pledged_people >= facts.people_with_access:
+            return YES, "", params
+        if facts.pledged_people == 0:
+            return NO, "pledges.none", params
+        return PARTIAL, "pledges.some", params
+    return None
+
+
+def _manual(item: dict[str, Any], facts: Facts) -> tuple[str, str, str, tuple[tuple[str, int], ...]]:
+    """(source, answer, reason, params) of a manual item; an item marked ``derived`` is also counted from
+    the records, and the better of the counted and the recorded answers is kept (paper NDAs with partners
+    outside Himitsu can only be recorded by hand). The counted reason stays so that the gap shows."""
+    manual = facts.answers.get(item["key"], UNKNOWN)
+    derived = _derived(item["key"], facts) if item.get("derived") else None
+    if derived is None:
+        return "manual", manual, "", ()
+    answer, reason, params = derived
+    if _RANK.get(manual, 0) > _RANK[answer]:
+        return "manual", manual, reason, params
+    return "auto", answer, reason, params
+
+
 def assess(facts: Facts) -> Assessment:
     data = checklist()
     partial = float(data.get("partial_credit", 0.5))
@@ -88,13 +123,15 @@ def assess(facts: Facts) -> Assessment:
     total = 0.0
     for item in data["items"]:
         key, weight = item["key"], int(item["weight"])
-        if item["source"] == "auto":
+        params: tuple[tuple[str, int], ...] = ()
+        source = item["source"]
+        if source == "auto":
             answer, reason = _auto(key, facts)
         else:
-            answer, reason = facts.answers.get(key, UNKNOWN), ""
+            source, answer, reason, params = _manual(item, facts)
         points = weight if answer == YES else weight * partial if answer == PARTIAL else 0.0
         total += points
-        results.append(ItemResult(key, item["source"], weight, bool(item.get("critical")), answer, points, reason))
+        results.append(ItemResult(key, source, weight, bool(item.get("critical")), answer, points, reason, params))
     score = int(total + 0.5)  # 四捨五入 (round half up), not banker's rounding
     critical_failed = any(r.critical and r.answer == NO for r in results)
     thresholds = data["thresholds"]

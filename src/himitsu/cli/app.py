@@ -13,6 +13,7 @@ from himitsu.cli import (
     register_cmd,
     secrets_cmd,
     server_cmd,
+    training_cmd,
     users_cmd,
 )
 
@@ -31,6 +32,7 @@ app.add_typer(audit_cmd.app, name="audit", help="監査証跡 / The audit trail.
 app.add_typer(people_cmd.app, name="people", help="人・入退社 / People, joining and leaving.")
 app.add_typer(pledges_cmd.app, name="pledges", help="誓約書・NDA / Pledges and NDAs.")
 app.add_typer(notices_cmd.app, name="notices", help="通知 / Notices (in the app and by e-mail).")
+app.add_typer(training_cmd.app, name="training", help="教育・研修 / Training records.")
 app.add_typer(secrets_cmd.app, name="secrets", help="秘密を含む文書の登録 / Documents that hold secrets.")
 app.command("check", help="文書・テキストの検査 / Check files or standard input for secrets and sensitive data.")(
     check_cmd.check)

@@ -34,6 +34,8 @@ INSTALLED_APPS = [
     "himitsu.web.register",
     "himitsu.web.pledges",
     "himitsu.web.notices",
+    "himitsu.web.workflows",
+    "himitsu.web.training",
 ]
 
 MIDDLEWARE = [

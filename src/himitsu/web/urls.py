@@ -43,6 +43,8 @@ urlpatterns = [
     path("audit/verify/", audit_views.audit_verify, name="audit-verify"),
     path("pledges/", include("himitsu.web.pledges.urls")),
     path("notices/", include("himitsu.web.notices.urls")),
+    path("workflows/", include("himitsu.web.workflows.urls")),
+    path("training/", include("himitsu.web.training.urls")),
     path("api/v1/", api.urls),
 ]
 

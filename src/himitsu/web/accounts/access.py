@@ -91,8 +91,22 @@ def can_create_in(user: Any, department: Department | None) -> bool:
 
 
 def can_create(user: Any) -> bool:
+    return acts_for_departments(user)
+
+
+def acts_for_departments(user: Any) -> bool:
+    """Writes for everyone, or for their own department (a department manager with a department)."""
     role = role_of(user)
     return role in WRITE_ALL or (role == Role.DEPT_MANAGER and bool(user.department_id))
+
+
+def acts_for_person(user: Any, person: Any) -> bool:
+    """Writes for everyone, or is the department manager of the person's department."""
+    role = role_of(user)
+    if role in WRITE_ALL:
+        return True
+    return (role == Role.DEPT_MANAGER and bool(user.department_id)
+            and getattr(person, "department_id", None) == user.department_id)
 
 
 def can_edit(user: Any, secret: Any) -> bool:
@@ -167,20 +181,15 @@ PLEDGES_ALL = {Role.SYSTEM_ADMIN, Role.SECRET_MANAGER, Role.AUDITOR}
 
 
 def can_issue_pledges(user: Any) -> bool:
-    role = role_of(user)
-    return role in WRITE_ALL or (role == Role.DEPT_MANAGER and bool(user.department_id))
+    return acts_for_departments(user)
 
 
 def can_issue_pledge_to(user: Any, person: Any) -> bool:
-    role = role_of(user)
-    if role in WRITE_ALL:
-        return True
-    return (role == Role.DEPT_MANAGER and bool(user.department_id)
-            and getattr(person, "department_id", None) == user.department_id)
+    return acts_for_person(user, person)
 
 
-def pledge_recipients(user: Any) -> QuerySet:
-    """The active people this user may issue pledges to."""
+def people_acted_for(user: Any) -> QuerySet:
+    """The active people this user acts for (see acts_for_person)."""
     from himitsu.web.accounts.models import User
 
     role = role_of(user)
@@ -190,6 +199,11 @@ def pledge_recipients(user: Any) -> QuerySet:
     if role == Role.DEPT_MANAGER and user.department_id:
         return people.filter(department_id=user.department_id)
     return people.none()
+
+
+def pledge_recipients(user: Any) -> QuerySet:
+    """The active people this user may issue pledges to."""
+    return people_acted_for(user)
 
 
 def can_list_pledges(user: Any) -> bool:
@@ -227,3 +241,139 @@ def can_manage_pledge(user: Any, pledge: Any) -> bool:
 
 def can_acknowledge_pledge(user: Any, pledge: Any) -> bool:
     return role_of(user) is not None and user.pk is not None and user.pk == pledge.person_id
+
+
+# --- Training (教育) ---------------------------------------------------------------------------------------
+# Courses: trade-secret managers and system administrators create and edit them. Completions: they record for
+# anyone; department managers see and record for the people of their department; everyone sees their own;
+# auditors see all and change nothing.
+TRAINING_ALL = {Role.SYSTEM_ADMIN, Role.SECRET_MANAGER, Role.AUDITOR}
+
+
+def can_manage_courses(user: Any) -> bool:
+    return role_of(user) in WRITE_ALL
+
+
+def can_record_training(user: Any) -> bool:
+    return acts_for_departments(user)
+
+
+def can_record_training_for(user: Any, person: Any) -> bool:
+    return acts_for_person(user, person)
+
+
+def can_view_training_overview(user: Any) -> bool:
+    """The overdue list per department (managers, department managers, auditors)."""
+    return role_of(user) in TRAINING_ALL or can_record_training(user)
+
+
+def training_people(user: Any, queryset: QuerySet | None = None) -> QuerySet:
+    """The people whose training records this user may see."""
+    from himitsu.web.accounts.models import User
+
+    qs = queryset if queryset is not None else User.objects.all()
+    role = role_of(user)
+    if role in TRAINING_ALL:
+        return qs
+    if role is None:
+        return qs.none()
+    if role == Role.DEPT_MANAGER and user.department_id:
+        return qs.filter(Q(department_id=user.department_id) | Q(pk=user.pk))
+    return qs.filter(pk=user.pk)
+
+
+def training_recipients(user: Any) -> QuerySet:
+    """The active people this user may record completions for."""
+    return people_acted_for(user)
+
+
+# --- Joining and leaving cases (入社・退職手続き) ------------------------------------------------------------
+# Trade-secret managers and system administrators: everything. Department managers: the cases of their
+# department's people (open, complete steps, cancel) and any step they own. Step owners: their steps. The
+# person themself sees nothing of their own leaving case except the steps assigned to them. Auditors: all,
+# read-only. Revoking a person's access (register grants, groups, account) is for the two managing roles.
+CASES_ALL = {Role.SYSTEM_ADMIN, Role.SECRET_MANAGER, Role.AUDITOR}
+
+
+def _dept_case(user: Any, case: Any) -> bool:
+    """A department manager's own-department case (never their own leaving case)."""
+    if role_of(user) != Role.DEPT_MANAGER or not user.department_id:
+        return False
+    if case.person_id == user.pk and case.kind == "leaving":
+        return False
+    return getattr(case.person, "department_id", None) == user.department_id
+
+
+def can_open_cases(user: Any) -> bool:
+    return acts_for_departments(user)
+
+
+def can_open_case_for(user: Any, person: Any) -> bool:
+    """As acts_for_person, but a department manager never opens a case about themself."""
+    return acts_for_person(user, person) and (role_of(user) in WRITE_ALL or person.pk != user.pk)
+
+
+def case_people(user: Any) -> QuerySet:
+    """The people this user may open a case for."""
+    from himitsu.web.accounts.models import User
+
+    role = role_of(user)
+    if role in WRITE_ALL:
+        return User.objects.all()
+    if role == Role.DEPT_MANAGER and user.department_id:
+        return User.objects.filter(department_id=user.department_id).exclude(pk=user.pk)
+    return User.objects.none()
+
+
+def visible_cases(user: Any, queryset: QuerySet | None = None) -> QuerySet:
+    from himitsu.web.workflows.models import Case, Step
+
+    qs = queryset if queryset is not None else Case.objects.all()
+    role = role_of(user)
+    if role in CASES_ALL:
+        return qs
+    if role is None:
+        return qs.none()
+    owned = Q(pk__in=Step.objects.filter(owner_id=user.pk).values("case_id"))
+    if role == Role.DEPT_MANAGER and user.department_id:
+        own_leaving = Q(person_id=user.pk, kind="leaving")
+        return qs.filter(owned | (Q(person__department_id=user.department_id) & ~own_leaving))
+    return qs.filter(owned)
+
+
+def can_list_cases(user: Any) -> bool:
+    return role_of(user) is not None
+
+
+def can_view_case(user: Any, case: Any) -> bool:
+    return visible_cases(user).filter(pk=case.pk).exists()
+
+
+def can_see_all_steps(user: Any, case: Any) -> bool:
+    """Every step of the case (otherwise only the steps the user owns)."""
+    return role_of(user) in CASES_ALL or _dept_case(user, case)
+
+
+def visible_steps(user: Any, case: Any) -> QuerySet:
+    steps = case.steps.all()
+    if can_see_all_steps(user, case):
+        return steps
+    if role_of(user) is None:
+        return steps.none()
+    return steps.filter(owner_id=user.pk)
+
+
+def can_manage_case(user: Any, case: Any) -> bool:
+    """Cancel, complete, change owners."""
+    return role_of(user) in WRITE_ALL or _dept_case(user, case)
+
+
+def can_complete_step(user: Any, step: Any) -> bool:
+    if role_of(user) is None:
+        return False
+    return can_manage_case(user, step.case) or (user.pk is not None and step.owner_id == user.pk)
+
+
+def can_revoke_access(user: Any, person: Any = None) -> bool:
+    """Remove a person from every register entry, access group and deactivate the account."""
+    return role_of(user) in WRITE_ALL

@@ -424,6 +424,7 @@ def import_people(ctx: Context, filename: str, data: bytes, *, dry_run: bool = F
 
 def _write(ctx: Context, filename: str, plan: _Plan) -> None:
     source = {"import": filename[:200], "row": plan.row}
+    person = plan.person
     if plan.person is None:
         person = User(role=Role.EMPLOYEE, **plan.values)
         person.set_unusable_password()
@@ -439,6 +440,10 @@ def _write(ctx: Context, filename: str, plan: _Plan) -> None:
         chain.record(Action.UPDATE, actor=ctx.actor, request=ctx.request, channel=ctx.channel, object_type="user",
                      object_id=person.pk, object_repr=person.username,
                      details={**source, "fields": [f.removesuffix("_id") for f in plan.changed]})
+    if person is not None and person.left_on and (plan.person is None or "left_on" in plan.changed):
+        from himitsu.web.workflows.services import open_leaving_case
+
+        open_leaving_case(ctx, person)  # a leaving date opens the leaving case (退職手続き)
 
 
 def _record(ctx: Context, filename: str, rows: int, result: PeopleImportResult, *, rejected: bool) -> None:

@@ -81,6 +81,8 @@ def _person_page(request: HttpRequest, person: User, form: SideJobNoticeForm | N
     return render(request, "accounts/person.html", {
         "person": person, "notices": person.side_job_notices.select_related("decided_by"),
         "form": form, "can_manage_side_jobs": can_manage, "can_manage_users": access.can_manage_users(request.user),
+        "cases": access.visible_cases(request.user).filter(person=person),
+        "can_open_case": access.can_open_case_for(request.user, person),
     }, status=status)
 
 
@@ -174,6 +176,10 @@ def _saved(request: HttpRequest, form: UserForm | GroupForm, kind: str, creating
         chain.record(Action.CREATE if creating else Action.UPDATE, request=request, object_type=kind,
                      object_id=obj.pk, object_repr=str(obj)[:250],
                      details={"fields": sorted(f for f in form.changed_data if f != "password")})
+        if kind == "user" and "left_on" in form.changed_data:
+            from himitsu.web.workflows.services import open_leaving_case
+
+            open_leaving_case(Context(actor=request.user, channel="web", request=request), obj)  # 退職手続き
         reassess_all()  # who has access, and the organisation's size, feed every entry's score
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from himitsu import config
@@ -30,6 +31,7 @@ from himitsu.web.accounts.models import User
 from himitsu.web.audit import chain
 from himitsu.web.audit.models import Action
 from himitsu.web.pledges.models import Language, Pledge, Status
+from himitsu.web.register import services as register
 from himitsu.web.register.models import Secret
 from himitsu.web.register.services import Context
 
@@ -175,6 +177,14 @@ def issue(ctx: Context, req: IssueRequest) -> Pledge:
     return pledge
 
 
+def _refresh_evidence(pledge: Pledge) -> None:
+    """Reassess the register entries whose secrecy evidence counts this pledge (named, or in its categories)."""
+    named = Q(pk__in=pledge.secrets.values("pk"))
+    if pledge.categories:
+        named |= Q(category__in=list(pledge.categories))
+    register.refresh(Secret.objects.filter(named).values_list("pk", flat=True))
+
+
 def _locked(pledge: Pledge) -> Pledge:
     return Pledge.objects.select_for_update().select_related("person").get(pk=pledge.pk)
 
@@ -210,6 +220,7 @@ def acknowledge(ctx: Context, pledge: Pledge, *, confirmed: bool = True, seen_sh
         pledge.save(update_fields=["status", "acknowledged_at", "acknowledgement", "acknowledgement_hash"])
         _audit(ctx, Action.UPDATE, pledge, {"event": "pledge_acknowledged", "record_hash": pledge.acknowledgement_hash,
                                             "text_sha256": pledge.text_sha256})
+        _refresh_evidence(pledge)
     return pledge
 
 
@@ -277,6 +288,7 @@ def upload_signed(ctx: Context, pledge: Pledge, filename: str, data: bytes) -> P
             pledge.save()
             _audit(ctx, Action.UPDATE, pledge, {"event": "pledge_signed_upload", "file_sha256": digest,
                                                 "size": len(data), "record_hash": pledge.acknowledgement_hash})
+            _refresh_evidence(pledge)
         except BaseException:
             path.unlink(missing_ok=True)
             raise
@@ -303,6 +315,7 @@ def revoke(ctx: Context, pledge: Pledge, reason: str = "") -> Pledge:
         pledge.save(update_fields=["status", "revoked_at", "revoked_by_name", "revoke_reason"])
         _audit(ctx, Action.UPDATE, pledge, {"event": "pledge_revoked", "previous_status": before,
                                             "reason": pledge.revoke_reason})
+        _refresh_evidence(pledge)
     return pledge
 
 

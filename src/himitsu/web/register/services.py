@@ -75,12 +75,37 @@ def people_with_access(secret: Secret) -> int:
     )
 
 
+def _access_people(secret: Secret) -> Any:
+    """The active people with access (named directly or through a group), as one queryset."""
+    named = Q(pk__in=secret.allowed_users.values("pk")) | Q(
+        pk__in=User.access_groups.through.objects.filter(
+            accessgroup_id__in=secret.allowed_groups.values("pk")).values("user_id"))
+    return User.objects.filter(is_active=True).filter(named)
+
+
+def pledged_people(secret: Secret) -> int:
+    """How many of the people with access hold an acknowledged (or signed-on-paper), non-expired pledge that
+    names this entry or its category (revoked pledges do not count)."""
+    from himitsu.web.pledges.models import Pledge, Status
+
+    today = timezone.localdate()
+    current = Pledge.objects.filter(status__in=[Status.ACKNOWLEDGED, Status.SIGNED_UPLOAD]).filter(
+        Q(expires_on__isnull=True) | Q(expires_on__gte=today))
+    people = _access_people(secret)
+    naming = current.filter(secrets=secret).values("person_id")
+    # categories are a JSON list (no portable "contains" on SQLite): look only at the pledges of people with access
+    by_category = [p for p, cats in current.filter(person__in=people.values("pk")).exclude(categories=[])
+                   .values_list("person_id", "categories") if isinstance(cats, list) and secret.category in cats]
+    return people.filter(Q(pk__in=naming) | Q(pk__in=by_category)).count()
+
+
 def facts(secret: Secret) -> cl.Facts:
     return cl.Facts(
         has_summary=bool(secret.summary.strip()),
         has_responsible=secret.responsible_id is not None,
         marking=secret.marking,
         people_with_access=people_with_access(secret),
+        pledged_people=pledged_people(secret),
         organisation_size=User.objects.filter(is_active=True).count(),
         location_count=secret.locations.count(),
         review_date=secret.review_date,
@@ -209,6 +234,16 @@ def set_evidence(ctx: Context, secret: Secret, answers: dict[str, tuple[str, str
             _revision(secret, secret.management_number, SecretRevision.Action.UPDATE, before, after, ctx)
             _audit(ctx, Action.UPDATE, secret, {"fields": sorted(_diff(before, after))})
     return secret
+
+
+def refresh(secret_ids: Any) -> int:
+    """Reassess these entries now (their evidence changed outside the register, e.g. a pledge naming them was
+    acknowledged or revoked). Returns how many were reassessed."""
+    n = 0
+    for secret in Secret.objects.filter(pk__in=list(secret_ids)).iterator():
+        _reassess(secret)
+        n += 1
+    return n
 
 
 def reassess_all() -> int:

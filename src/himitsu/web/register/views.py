@@ -23,7 +23,7 @@ from himitsu.web.audit.models import Action
 from himitsu.web.core.views import posted
 from himitsu.web.register import services
 from himitsu.web.register.forms import EvidenceForm, LevelForm, SecretForm
-from himitsu.web.register.labels import REASONS
+from himitsu.web.register.labels import reason_text
 from himitsu.web.register.models import (
     Category,
     ClassificationLevel,
@@ -115,7 +115,7 @@ def secret_detail(request: HttpRequest, pk: int) -> HttpResponse:
         d = cl.item_definition(r.key)
         items.append({
             "result": r, "title": text(d["title"], lang), "question": text(d["question"], lang),
-            "action": text(d["action"], lang), "reason": REASONS.get(r.reason, ""),
+            "action": text(d["action"], lang), "reason": reason_text(r.reason, r.params, lang),
         })
     return render(request, "register/detail.html", {
         "secret": secret, "assessment": result, "items": items,
@@ -187,7 +187,18 @@ def secret_evidence(request: HttpRequest, pk: int) -> HttpResponse:
         services.set_evidence(ctx(request), secret, form.answers())
         messages.success(request, _("The evidence was saved."))
         return redirect("secret-detail", pk=secret.pk)
-    return render(request, "register/evidence.html", {"form": form, "secret": secret}, status=_status(form))
+    counted = [reason_text(i.reason, i.params, get_language()) or _counted_all(i)
+               for i in services.assessment(secret).items if i.params]
+    return render(request, "register/evidence.html", {"form": form, "secret": secret, "counted": counted},
+                  status=_status(form))
+
+
+def _counted_all(item: cl.ItemResult) -> str:
+    """The text of a counted item without a gap (every person with access has a pledge)."""
+    n = dict(item.params).get("total", 0)
+    if (get_language() or "ja").startswith("en"):
+        return f"All {n} people with access have a current pledge naming this entry (or its category)."
+    return f"アクセスできる {n} 人全員が、この情報（またはその分類）を特定した有効な誓約書に同意しています。"
 
 
 def secret_history(request: HttpRequest, pk: int) -> HttpResponse:
