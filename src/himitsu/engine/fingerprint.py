@@ -133,9 +133,12 @@ class Probe:
     def signature_at(self, positions: np.ndarray) -> np.ndarray:
         """Signature values at k-gram ``positions`` (any shape; each in [0, kgrams))."""
         flat = np.asarray(positions, dtype=np.int64).reshape(-1)
-        needed = np.zeros(self.kgrams, dtype=bool)
-        needed[flat] = True
-        missing = np.flatnonzero(needed & ~self._known)
+        if 8 * len(flat) < self.kgrams:  # a few positions in a long text: sort them rather than mark the text
+            missing = np.unique(flat[~self._known[flat]])
+        else:
+            needed = np.zeros(self.kgrams, dtype=bool)
+            needed[flat] = True
+            missing = np.flatnonzero(needed & ~self._known)
         if len(missing):
             self._signature[missing] = _signature_of(self._fingerprinter.prf(self._rolling[missing]))
             self._known[missing] = True
