@@ -459,3 +459,19 @@ def test_missing_head_is_reported(org):
             cur.execute("DROP TRIGGER audit_head_no_delete")
         cur.execute(f"DELETE FROM {AuditHead._meta.db_table}")
     assert "audit.truncated" in {p.code for p in chain.verify().problems}
+
+
+def test_every_recorded_object_type_has_a_label():
+    """The audit page names what an event is about: every object_type the code records has a label."""
+    import re
+    from pathlib import Path
+
+    from himitsu.web.audit.views import OBJECT_TYPES
+
+    src = Path(__file__).resolve().parents[2] / "src" / "himitsu"
+    recorded = set()
+    for path in src.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        recorded |= set(re.findall(r'object_type="([a-z_]+)"', text))
+        recorded |= set(re.findall(r'_audit\(ctx, [^,]+, "([a-z_]+)"', text))
+    assert recorded and recorded <= set(OBJECT_TYPES), sorted(recorded - set(OBJECT_TYPES))

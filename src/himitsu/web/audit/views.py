@@ -23,6 +23,9 @@ PAGE_SIZE = 100
 OBJECT_TYPES = {
     "secret": _l("register entry"), "secret_history": _l("entry history"), "register": _l("register"),
     "user": _l("user"), "group": _l("access group"), "level": _l("classification level"), "audit": _l("audit trail"),
+    "check": _l("check of a file or text"), "people": _l("people import"), "side_job": _l("side-job notice"),
+    "pledge": _l("pledge"), "notice": _l("notice"), "training_course": _l("training course"),
+    "training_completion": _l("training completion"), "workflow_case": _l("joining or leaving case"),
 }
 
 
