@@ -120,3 +120,17 @@ def test_evidence_page_shows_the_count(org, login):
     assert "アクセスできる 1 人のうち、" in page.content.decode()
     _ack(org, _issue(org, "alice", secrets=[org.recipe]), "alice")
     assert "1 人全員" in client.get(url).content.decode()
+
+
+def test_stored_score_refreshed_when_a_pledge_expires(org):
+    """A pledge that lapses after the entry was assessed makes the stored score stale (daily refresh)."""
+    recipe = org.recipe
+    pledge = _ack(org, _issue(org, "alice", secrets=[recipe], expires_on=timezone.localdate() + timedelta(days=30)),
+                  "alice")
+    with_pledge = _stored(recipe)
+    # time passes: the pledge expired yesterday, the score was computed the day before
+    Pledge.objects.filter(pk=pledge.pk).update(expires_on=timezone.localdate() - timedelta(days=1))
+    Secret.objects.filter(pk=recipe.pk).update(assessed_on=timezone.localdate() - timedelta(days=2))
+    assert register.refresh_stale() >= 1
+    assert _stored(recipe) < with_pledge
+    assert register.refresh_stale() == 0  # assessed today: no longer stale

@@ -137,12 +137,30 @@ def refresh_stale() -> int:
     stale = Secret.objects.filter(
         Q(assessed_on__isnull=True) | ~Q(checklist_version=version)
         | Q(review_date__lt=today, review_date__gte=F("assessed_on"))
-    )
+        | _expired_pledges_since_assessment(today)
+    ).distinct()
     n = 0
     for secret in stale.iterator():
         _reassess(secret)
         n += 1
     return n
+
+
+def _expired_pledges_since_assessment(today: Any) -> Q:
+    """Entries whose pledge evidence lapsed after they were assessed: named by (or in a category of) an
+    acknowledged or signed pledge that expired since."""
+    from himitsu.web.pledges.models import Pledge, Status  # the pledges app builds on the register
+
+    lapsed = Q(pledges__status__in=[Status.ACKNOWLEDGED, Status.SIGNED_UPLOAD], pledges__expires_on__lt=today,
+               pledges__expires_on__gte=F("assessed_on"))
+    latest: dict[str, Any] = {}
+    expired = Pledge.objects.filter(status__in=[Status.ACKNOWLEDGED, Status.SIGNED_UPLOAD], expires_on__lt=today)
+    for categories, expires_on in expired.exclude(categories=[]).values_list("categories", "expires_on"):
+        for category in categories:
+            latest[category] = max(latest.get(category, expires_on), expires_on)
+    for category, expires_on in latest.items():
+        lapsed |= Q(category=category, assessed_on__lte=expires_on)
+    return lapsed
 
 
 def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
