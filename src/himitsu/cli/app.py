@@ -7,6 +7,7 @@ import typer
 from himitsu.cli import (
     audit_cmd,
     check_cmd,
+    grants_cmd,
     notices_cmd,
     people_cmd,
     pledges_cmd,
@@ -34,5 +35,6 @@ app.add_typer(pledges_cmd.app, name="pledges", help="誓約書・NDA / Pledges a
 app.add_typer(notices_cmd.app, name="notices", help="通知 / Notices (in the app and by e-mail).")
 app.add_typer(training_cmd.app, name="training", help="教育・研修 / Training records.")
 app.add_typer(secrets_cmd.app, name="secrets", help="秘密を含む文書の登録 / Documents that hold secrets.")
+app.add_typer(grants_cmd.app, name="grants", help="アクセス権付与・アクセスレビュー / Access grants and reviews.")
 app.command("check", help="文書・テキストの検査 / Check files or standard input for secrets and sensitive data.")(
     check_cmd.check)

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "himitsu.web.notices",
     "himitsu.web.workflows",
     "himitsu.web.training",
+    "himitsu.web.grants",
 ]
 
 MIDDLEWARE = [

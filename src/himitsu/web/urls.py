@@ -45,6 +45,7 @@ urlpatterns = [
     path("notices/", include("himitsu.web.notices.urls")),
     path("workflows/", include("himitsu.web.workflows.urls")),
     path("training/", include("himitsu.web.training.urls")),
+    path("grants/", include("himitsu.web.grants.urls")),
     path("api/v1/", api.urls),
 ]
 

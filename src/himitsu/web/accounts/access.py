@@ -377,3 +377,49 @@ def can_complete_step(user: Any, step: Any) -> bool:
 def can_revoke_access(user: Any, person: Any = None) -> bool:
     """Remove a person from every register entry, access group and deactivate the account."""
     return role_of(user) in WRITE_ALL
+
+
+# --- Access grants and access reviews (アクセス権付与・定期アクセスレビュー) -------------------------------------
+# Grants explain the register's allowed users/groups. Everyone who may see an entry sees its grants (as the entry
+# page shows who has access); those who may edit the entry grant and revoke. Reviews: trade-secret managers and
+# system administrators open them; the department's manager(s) named as reviewers decide; auditors read all.
+REVIEWS_ALL = {Role.SYSTEM_ADMIN, Role.SECRET_MANAGER, Role.AUDITOR}
+
+
+def can_view_grants(user: Any, secret: Any) -> bool:
+    return can_view(user, secret)
+
+
+def can_manage_grants(user: Any, secret: Any) -> bool:
+    return can_edit(user, secret)
+
+
+def can_open_reviews(user: Any) -> bool:
+    return role_of(user) in WRITE_ALL
+
+
+def visible_reviews(user: Any, queryset: QuerySet | None = None) -> QuerySet:
+    from himitsu.web.grants.models import Review
+
+    qs = queryset if queryset is not None else Review.objects.all()
+    role = role_of(user)
+    if role in REVIEWS_ALL:
+        return qs
+    if role is None:
+        return qs.none()
+    return qs.filter(reviewers=user.pk)
+
+
+def can_list_reviews(user: Any) -> bool:
+    return role_of(user) in REVIEWS_ALL or role_of(user) == Role.DEPT_MANAGER
+
+
+def can_view_review(user: Any, review: Any) -> bool:
+    return visible_reviews(user).filter(pk=review.pk).exists()
+
+
+def can_decide_review(user: Any, review: Any) -> bool:
+    """Confirm or revoke the review's grants and close it: its reviewers only (never auditors)."""
+    if role_of(user) is None or role_of(user) == Role.AUDITOR or user.pk is None:
+        return False
+    return review.reviewers.filter(pk=user.pk).exists()

@@ -19,6 +19,8 @@ class Action(models.TextChoices):
     EXPORT = "export", _("Export")
     DENIED = "denied", _("Access denied")
     VERIFY = "verify", _("Audit verification")
+    GRANT = "grant", _("Access granted")
+    REVOKE = "revoke", _("Access revoked")
 
 
 class AppendOnlyQuerySet(models.QuerySet):

@@ -26,6 +26,7 @@ OBJECT_TYPES = {
     "check": _l("check of a file or text"), "people": _l("people import"), "side_job": _l("side-job notice"),
     "pledge": _l("pledge"), "notice": _l("notice"), "training_course": _l("training course"),
     "training_completion": _l("training completion"), "workflow_case": _l("joining or leaving case"),
+    "grant": _l("access grant"), "access_review": _l("access review"),
 }
 
 

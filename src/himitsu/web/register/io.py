@@ -718,7 +718,7 @@ def _import_rows(ctx: services.Context, filename: str, table: _Table, dry_run: b
                 if not checked.changed:
                     result.unchanged += 1
                     continue
-                services.save(ctx, checked.form, audit=False)
+                services.save(ctx, checked.form, audit=False, grant_source="import")
                 if existing is None:
                     result.created += 1
                 else:

@@ -195,8 +195,9 @@ def _audit(ctx: Context, action: str, secret: Secret, details: dict[str, Any] | 
                  object_id=secret.pk, object_repr=secret.management_number, details=details or {})
 
 
-def save(ctx: Context, form: Any, audit: bool = True) -> Secret:
-    """Create or update an entry from a valid ``SecretForm``."""
+def save(ctx: Context, form: Any, audit: bool = True, grant_source: str | None = None) -> Secret:
+    """Create or update an entry from a valid ``SecretForm`` (``grant_source``: how new access grants are
+    recorded, by default from the channel)."""
     instance: Secret = form.instance
     creating = instance.pk is None
     if creating:
@@ -212,6 +213,9 @@ def save(ctx: Context, form: Any, audit: bool = True) -> Secret:
         secret.updated_by = ctx.user
         secret.save()
         form.save_m2m()
+        from himitsu.web.grants import services as grants  # grants build on the register
+
+        grants.sync(ctx, secret, source=grant_source)
         new_locations = form.cleaned_data.get("locations", [])
         if [(k, v) for k, v in secret.locations.values_list("kind", "location")] != new_locations:
             secret.locations.all().delete()
