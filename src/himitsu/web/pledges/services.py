@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -30,6 +29,7 @@ from himitsu.web.accounts import access
 from himitsu.web.accounts.models import User
 from himitsu.web.audit import chain
 from himitsu.web.audit.models import Action
+from himitsu.web.core.files import private_dir, write_private
 from himitsu.web.pledges.models import Language, Pledge, Status
 from himitsu.web.register import services as register
 from himitsu.web.register.models import Secret
@@ -227,9 +227,7 @@ def acknowledge(ctx: Context, pledge: Pledge, *, confirmed: bool = True, seen_sh
 # --- signed paper ---------------------------------------------------------------------------------------
 
 def signed_dir() -> Path:
-    path = config.home() / "pledges"
-    path.mkdir(mode=0o700, exist_ok=True)
-    return path
+    return private_dir("pledges")
 
 
 def check_pdf(data: bytes) -> int:
@@ -251,16 +249,6 @@ def check_pdf(data: bytes) -> int:
     return pages
 
 
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def upload_signed(ctx: Context, pledge: Pledge, filename: str, data: bytes) -> Pledge:
     """Store the PDF of the signed paper pledge under HIMITSU_HOME/pledges and mark the pledge signed."""
     if not access.can_manage_pledge(ctx.actor, pledge):
@@ -275,7 +263,7 @@ def upload_signed(ctx: Context, pledge: Pledge, filename: str, data: bytes) -> P
     with transaction.atomic():
         pledge = _locked(pledge)
         _check_open(pledge)
-        _write(path, data)
+        write_private(path, data)
         try:
             at = timezone.now()
             secret_ids = list(pledge.secrets.values_list("pk", flat=True))

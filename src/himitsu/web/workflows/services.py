@@ -11,7 +11,6 @@ or cancel the case, remind. Rules enforced here, whatever the caller (page, CLI,
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -21,13 +20,13 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from himitsu import config
 from himitsu.catalog import workflows as catalog
 from himitsu.errors import InputError, PermissionDeniedError
 from himitsu.web.accounts import access
 from himitsu.web.accounts.models import Role, User
 from himitsu.web.audit import chain
 from himitsu.web.audit.models import Action
+from himitsu.web.core.files import private_dir, write_private
 from himitsu.web.notices.services import notify
 from himitsu.web.register.services import Context
 from himitsu.web.workflows.models import Case, CaseStatus, Kind, Step, StepStatus
@@ -208,19 +207,7 @@ def remind(ctx: Context, on: date | None = None) -> list[Reminder]:
 # --- steps ----------------------------------------------------------------------------------------------
 
 def evidence_dir() -> Path:
-    path = config.home() / "workflows"
-    path.mkdir(mode=0o700, exist_ok=True)
-    return path
-
-
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    return private_dir("workflows")
 
 
 def _locked_case(case: Case) -> Case:
@@ -283,7 +270,7 @@ def complete_step(ctx: Context, step: Step, note: str = "", filename: str = "", 
             if data:
                 digest = hashlib.sha256(data).hexdigest()
                 path = evidence_dir() / f"{case.pk}-{step.pk}-{digest}.bin"
-                _write(path, data)
+                write_private(path, data)
                 step.evidence_filename = Path(filename).name[:255] or "evidence"
                 step.evidence_path, step.evidence_sha256, step.evidence_size = path.name, digest, len(data)
                 evidence.update(file_sha256=digest, size=len(data))
