@@ -75,7 +75,7 @@ from himitsu.engine import _fast
 from himitsu.engine.normalize import Normalized
 
 __all__ = ["DEFAULT_K", "DEFAULT_W", "PROBE_LIMIT", "SIGNATURE_BITS", "Fingerprinter", "Fingerprints", "Probe",
-           "covered_spans", "pack_signature", "siphash24", "unpack_signature", "winnow"]
+           "covered_spans", "pack_signature", "packed_values", "siphash24", "unpack_signature", "winnow"]
 
 DEFAULT_K = 12
 DEFAULT_W = 24
@@ -370,6 +370,16 @@ def pack_signature(values: np.ndarray) -> np.ndarray:
     padded[: len(values)] = values
     shifts = np.arange(_PER_BYTE, dtype=np.uint8) * np.uint8(SIGNATURE_BITS)
     return np.bitwise_or.reduce(padded.reshape(-1, _PER_BYTE) << shifts, axis=1).astype(np.uint8)
+
+
+def packed_values(packed: np.ndarray, positions: np.ndarray, base: np.ndarray | int = 0) -> np.ndarray:
+    """Signature values at ``positions`` (any shape) of a signature packed at byte ``base`` of ``packed``
+    (a scalar or an array broadcasting with ``positions``). Positions must lie inside the signature; a
+    byte index past the end of ``packed`` is clamped (callers mask such placeholder positions)."""
+    packed = np.asarray(packed)
+    at = np.asarray(positions, dtype=np.int64)
+    byte = packed[np.minimum(np.asarray(base) + at // _PER_BYTE, len(packed) - 1)]
+    return (byte >> ((at % _PER_BYTE) * SIGNATURE_BITS).astype(np.uint8)) & np.uint8((1 << SIGNATURE_BITS) - 1)
 
 
 def unpack_signature(packed: np.ndarray, count: int, lo: int = 0, hi: int | None = None) -> np.ndarray:

@@ -69,7 +69,7 @@ from typing import Any
 
 import numpy as np
 
-from himitsu.engine.fingerprint import SIGNATURE_BITS, Fingerprints, pack_signature
+from himitsu.engine.fingerprint import SIGNATURE_BITS, Fingerprints, pack_signature, packed_values
 
 __all__ = ["Batch", "DocInfo", "DocMatch", "DocumentExists", "FingerprintIndex", "IndexCorrupt",
            "IndexMismatch", "IndexStats", "LookupResult", "Seeds"]
@@ -201,12 +201,9 @@ class LookupResult:
             r = rows[pick]
             pos = positions[pick]
             ok = (pos >= 0) & (pos < segment.sig_lengths[r][:, None])
-            at = np.where(ok, pos, 0)
-            packed = np.asarray(segment.sigs)
-            if not len(packed):
+            if not len(segment.sigs):
                 continue
-            byte = packed[np.minimum(segment.sig_offsets[r][:, None] + (at >> 2), len(packed) - 1)]
-            values[pick] = (byte >> ((at & 3) * 2).astype(np.uint8)) & np.uint8(3)
+            values[pick] = packed_values(segment.sigs, np.where(ok, pos, 0), segment.sig_offsets[r][:, None])
             valid[pick] = ok
         return values, valid
 

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from himitsu.engine.detectors.base import Detector
-from himitsu.engine.fingerprint import Probe
+from himitsu.engine.fingerprint import Probe, packed_values
 from himitsu.engine.index import DocMatch, LookupResult
 from himitsu.engine.model import Finding, TextPart
 from himitsu.engine.normalize import Normalized, normalize
@@ -222,9 +222,7 @@ def _agreement(probe: Probe, match: DocMatch, deltas: np.ndarray, lo: np.ndarray
     positions = lo[:, None] + np.arange(max(width, 1))
     inside = positions < hi[:, None]
     query = probe.signature_at(np.where(inside, positions, 0))
-    doc_pos = np.where(inside, positions - deltas[:, None], 0)
-    packed = np.asarray(match.signature)
-    doc = (packed[doc_pos >> 2] >> ((doc_pos & 3) * 2).astype(np.uint8)) & np.uint8(3)
+    doc = packed_values(match.signature, np.where(inside, positions - deltas[:, None], 0))
     return np.asarray((query == doc) & inside)
 
 
