@@ -40,6 +40,7 @@ WRITES = {"admin": "RPD", "manager": "RPD", "devlead": "RD", "saleslead": "P", "
 CREATES = {"admin", "manager", "devlead", "saleslead"}
 AUDITS = {"admin", "auditor"}
 LEVELS = {"admin", "manager"}
+PEOPLE = {"admin", "manager"}  # the people list: system administrators and trade-secret managers (read-only)
 
 
 
@@ -68,7 +69,7 @@ def _table() -> list[tuple[str, str, str, int]]:
             (role, "GET", "/levels/", 200),
             (role, "GET", "/levels/{level}/edit/", 200 if leveller else 403),
             (role, "POST", "/levels/{level}/edit/", 302 if leveller else 403),
-            (role, "GET", "/people/", 200 if admin else 403),
+            (role, "GET", "/people/", 200 if role in PEOPLE else 403),
             (role, "GET", "/people/users/new/", 200 if admin else 403),
             (role, "POST", "/people/users/new/", 400 if admin else 403),
             (role, "GET", "/people/users/{user}/", 200 if admin else 403),

@@ -12,7 +12,7 @@ from himitsu.web.accounts import access
 from himitsu.web.audit import chain
 from himitsu.web.audit.models import AuditEvent
 from himitsu.web.grants import services
-from himitsu.web.grants.models import Grant, Review, Source
+from himitsu.web.grants.models import LEAVER_REASON, Grant, Review, Source
 from himitsu.web.notices.models import Notice
 from himitsu.web.register import io
 from himitsu.web.register.models import Secret
@@ -92,7 +92,7 @@ def test_leaver_revocation_revokes_grants(org):
     case = leaving(org, who="bob", days=0)
     workflows.complete_step(ctx(org, "manager"), step(case, "revoke_access"), "done")
     g = Grant.objects.get(secret=org.recipe, user=bob)
-    assert g.revoked_at is not None and g.revoke_reason == services.LEAVER_REASON
+    assert g.revoked_at is not None and g.revoke_reason == LEAVER_REASON
     assert not sees(bob, org.recipe)
 
 

@@ -153,6 +153,16 @@ def can_view_person(user: Any, person: Any = None) -> bool:
     return role_of(user) in PEOPLE_MANAGERS
 
 
+def can_list_people(user: Any) -> bool:
+    """The people list (read-only unless can_manage_users: accounts and groups are the administrator's)."""
+    return role_of(user) in PEOPLE_MANAGERS
+
+
+def shows_cases_menu(user: Any) -> bool:
+    """The menu entry for joining and leaving cases: the roles that open, own or audit their steps."""
+    return role_of(user) in CASES_MENU
+
+
 def can_import_people(user: Any) -> bool:
     """The HR import (creates and updates people, never their roles)."""
     return role_of(user) in PEOPLE_MANAGERS
@@ -293,6 +303,7 @@ def training_recipients(user: Any) -> QuerySet:
 # person themself sees nothing of their own leaving case except the steps assigned to them. Auditors: all,
 # read-only. Revoking a person's access (register grants, groups, account) is for the two managing roles.
 CASES_ALL = {Role.SYSTEM_ADMIN, Role.SECRET_MANAGER, Role.AUDITOR}
+CASES_MENU = CASES_ALL | {Role.DEPT_MANAGER}
 
 
 def _dept_case(user: Any, case: Any) -> bool:

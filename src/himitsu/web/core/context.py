@@ -16,5 +16,8 @@ def himitsu(request: Any) -> dict[str, Any]:
         "can_import": access.can_import(user),
         "can_manage_levels": access.can_manage_levels(user),
         "can_manage_users": access.can_manage_users(user),
+        "can_list_people": access.can_list_people(user),
+        "shows_cases_menu": access.shows_cases_menu(user),
+        "can_list_reviews": access.can_list_reviews(user),
         "unread_notices": unread_count(user),
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from himitsu.web.accounts.models import AccessGroup, Department
@@ -23,6 +24,22 @@ class Source(models.TextChoices):
     PAGE = "page", _("Grant page")
     REVIEW = "review", _("Access review")
     MIGRATION = "migration", _("Existing access")
+
+
+# Reasons the system records for grants made or ended by a change elsewhere: stored in English (the record is data),
+# shown translated.
+REASON_FORM = gettext_noop("register entry edited")
+REASON_IMPORT = gettext_noop("imported")
+REASON_API = gettext_noop("changed through the API")
+LEAVER_REASON = gettext_noop("access revoked: the person is leaving")
+EXISTING_REASON = gettext_noop("existing access")
+OUTSIDE_REASON = gettext_noop("access no longer recorded in the register")
+SYSTEM_REASONS = frozenset({REASON_FORM, REASON_IMPORT, REASON_API, LEAVER_REASON, EXISTING_REASON, OUTSIDE_REASON})
+
+
+def reason_text(reason: str) -> str:
+    """A recorded reason for display: the system's own reasons in the reader's language, people's as written."""
+    return gettext(reason) if reason in SYSTEM_REASONS else reason
 
 
 class Grant(models.Model):
@@ -67,6 +84,14 @@ class Grant(models.Model):
     @property
     def holder(self) -> str:
         return str(self.user) if self.user_id else str(self.group)
+
+    @property
+    def reason_text(self) -> str:
+        return reason_text(self.reason)
+
+    @property
+    def revoke_reason_text(self) -> str:
+        return reason_text(self.revoke_reason)
 
     def __str__(self) -> str:
         return f"{self.secret.management_number}: {self.holder}"

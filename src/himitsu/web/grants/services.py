@@ -20,20 +20,24 @@ from himitsu.web.accounts import access
 from himitsu.web.accounts.models import AccessGroup, Department, Role, User
 from himitsu.web.audit import chain
 from himitsu.web.audit.models import Action
-from himitsu.web.grants.models import Decision, Grant, Review, ReviewItem, Source
+from himitsu.web.grants.models import (
+    EXISTING_REASON,
+    OUTSIDE_REASON,
+    REASON_API,
+    REASON_FORM,
+    REASON_IMPORT,
+    Decision,
+    Grant,
+    Review,
+    ReviewItem,
+    Source,
+)
 from himitsu.web.register import services as register
 from himitsu.web.register.models import Secret, SecretRevision
 from himitsu.web.register.services import Context
 
-# Reasons recorded for grants made or ended by a change elsewhere (English: the record is data, not UI text).
-SYNC_REASONS = {
-    Source.FORM: "register entry edited",
-    Source.IMPORT: "imported",
-    Source.API: "changed through the API",
-}
-LEAVER_REASON = "access revoked: the person is leaving"
-EXISTING_REASON = "existing access"
-OUTSIDE_REASON = "access no longer recorded in the register"
+# Reasons recorded for grants made or ended by a change elsewhere (English: the record is data; shown translated).
+SYNC_REASONS = {Source.FORM: REASON_FORM, Source.IMPORT: REASON_IMPORT, Source.API: REASON_API}
 
 
 def _source_for(ctx: Context) -> str:
@@ -82,7 +86,7 @@ def sync(ctx: Context, secret: Secret, *, source: str | None = None, reason: str
     """Make the live grants match the entry's memberships after a change made elsewhere: a grant for each new
     person or group, and the grants of removed ones revoked. Returns (created, revoked)."""
     source = source or _source_for(ctx)
-    reason = reason or SYNC_REASONS.get(source, "register entry edited")
+    reason = reason or SYNC_REASONS.get(source, REASON_FORM)
     revoke_reason = revoke_reason or reason
     users = set(secret.allowed_users.values_list("pk", flat=True))
     groups = set(secret.allowed_groups.values_list("pk", flat=True))

@@ -21,6 +21,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from himitsu import config
 from himitsu.catalog import pledges as catalog
@@ -42,6 +43,13 @@ _KEY_LABEL = b"himitsu/pledge-acknowledgement/v1"
 
 
 # --- text and record ------------------------------------------------------------------------------------
+
+#: the issuer's words for the template variables (the issue form's labels), for "this template needs: ..."
+VARIABLE_LABELS = {
+    "secrets": gettext_noop("named register entries"), "categories": gettext_noop("information categories"),
+    "duration": gettext_noop("duration (years)"), "partner": gettext_noop("partner"), "project": gettext_noop("project"),
+}
+
 
 def text_digest(text: str, text_en: str = "") -> str:
     """SHA-256 of the exact text issued: the Japanese text alone, or both texts when issued bilingually."""
@@ -143,7 +151,7 @@ def issue(ctx: Context, req: IssueRequest) -> Pledge:
                 "partner": req.partner.strip(), "project": req.project.strip()}
     missing = sorted(name for name in template.requires if not supplied[name])
     if missing:
-        raise InputError("pledge.value_required", names=", ".join(missing))
+        raise InputError("pledge.value_required", names=", ".join(gettext(VARIABLE_LABELS[n]) for n in missing))
     if req.duration_years is not None and not 1 <= req.duration_years <= catalog.MAX_DURATION_YEARS:
         raise InputError("pledge.duration_invalid", max=catalog.MAX_DURATION_YEARS)
     now = timezone.now()

@@ -104,6 +104,8 @@ def _prefill(request: HttpRequest) -> dict[str, Any]:
     template = request.GET.get("template", "")
     if template in catalog.catalog().templates:
         initial["template"] = template
+        if "categories" in catalog.catalog().templates[template].requires:
+            initial["categories"] = list(catalog.catalog().categories)  # all, to narrow down if need be
     pk = request.GET.get("person", "")
     person = access.pledge_recipients(request.user).filter(pk=int(pk)).first() if pk.isdigit() else None
     if person is not None:

@@ -317,6 +317,7 @@ def revoke_access(ctx: Context, step: Step, note: str = "") -> Step:
     per entry and group) and deactivate the account if the leaving date has come (else ``deactivate_due``
     does it on that day); the step is completed with what was removed as its evidence."""
     from himitsu.web.grants import services as grants
+    from himitsu.web.grants.models import LEAVER_REASON
     from himitsu.web.register.models import Secret
 
     if not access.can_revoke_access(ctx.actor, step.case.person):
@@ -331,7 +332,7 @@ def revoke_access(ctx: Context, step: Step, note: str = "") -> Step:
         groups = list(person.access_groups.order_by("name"))
         for secret in secrets:
             secret.allowed_users.remove(person)
-            grants.sync(ctx, secret, reason=grants.LEAVER_REASON)
+            grants.sync(ctx, secret, reason=LEAVER_REASON)
             chain.record(Action.UPDATE, actor=ctx.actor, request=ctx.request, channel=ctx.channel,
                          object_type="secret", object_id=secret.pk, object_repr=secret.management_number,
                          details={"event": "access_revoked", "user": person.username, "case": case.pk})
