@@ -202,3 +202,26 @@ def test_demo_logins_can_browse_the_register(demo, client):
             for url in [f"/register/{secret.pk}/", f"/register/{secret.pk}/history/"]:
                 assert client.get(url).status_code == 200, (login["username"], url)
         client.logout()
+
+
+def test_people_and_agreements(demo):
+    """The demo shows issue 4's pieces: leaving cases for the people with a leaving date (exit pledge naming what
+    they can access), pledges acknowledged and outstanding, training with people overdue."""
+    from himitsu.web.accounts import access
+    from himitsu.web.accounts.models import User
+    from himitsu.web.pledges.models import Pledge
+    from himitsu.web.training import services as training
+    from himitsu.web.workflows.models import Case
+
+    leavers = User.objects.filter(left_on__isnull=False)
+    assert leavers.count() >= 2
+    for person in leavers:
+        case = Case.objects.get(person=person, kind="leaving", status="open")
+        assert case.due_on == person.left_on and case.steps.count() >= 6
+        exit_pledge = Pledge.objects.get(person=person, template_code="leaving")
+        assert set(exit_pledge.secrets.all()) == set(access.visible_secrets(person)) != set()
+    assert Pledge.objects.filter(template_code="joining", status="acknowledged").count() >= 3
+    assert Pledge.objects.filter(template_code="joining", status="issued").exists()
+    kanri = User.objects.get(username="kanri")
+    overdue = training.overdue(kanri)
+    assert {r.person.username for r in overdue} >= {"yamada.s", "ishikawa"}

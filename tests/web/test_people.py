@@ -515,3 +515,24 @@ def test_person_page_shows_access_pledges_and_training(org, login):
 def test_django_blank_choice_is_translated(org, login):
     page = login("manager").get("/workflows/new/").content.decode()
     assert "Select an option" not in page and "選択してください" in page
+
+
+def test_a_person_past_the_leaving_date_cannot_log_in_or_stay_logged_in(org, client):
+    """Until the daily job deactivates the account, the leaving date alone already shuts the person out; on the
+    leaving date itself they may still work."""
+    from tests.conftest import PASSWORD
+
+    alice = org.users["alice"]
+    alice.left_on = today()
+    alice.save()
+    assert client.post("/login/", {"username": "alice", "password": PASSWORD}).status_code == 302
+    assert client.get("/register/").status_code == 200
+
+    User.objects.filter(pk=alice.pk).update(left_on=today() - timedelta(days=1))  # the day after leaving
+    response = client.get("/register/")
+    assert response.status_code == 302 and "/login/" in response["Location"]  # the session no longer counts
+    response = client.post("/login/", {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 200  # the login form again, with its error
+    assert client.get("/register/").status_code == 302
+    assert AuditEvent.objects.filter(action=Action.LOGIN_FAILED, details__username="alice").exists()
+    assert User.objects.get(pk=alice.pk).is_active  # the account itself is the daily job's to deactivate

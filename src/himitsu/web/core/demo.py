@@ -93,6 +93,50 @@ def _evidence(entry: dict[str, Any]) -> dict[str, tuple[str, str]]:
     return answers
 
 
+def _people_and_agreements(data: dict[str, Any], users: dict[str, User], departments: dict[str, Department],
+                           today: date) -> None:
+    """Training records, pledges and the leaving cases of the people with a leaving date, through the same services
+    as the app (so the register's evidence scores count the pledges)."""
+    from himitsu.web.pledges import services as pledges
+    from himitsu.web.training import services as training
+    from himitsu.web.training.models import Course
+    from himitsu.web.workflows.services import open_leaving_case
+
+    manager = next(u for u in users.values() if u.role == Role.SECRET_MANAGER)
+    as_manager = services.Context(actor=manager, channel=CHANNEL)
+    for spec in data.get("training", []):
+        course = Course(code=spec["code"], title=spec["title"], title_en=spec.get("title_en", ""),
+                        description=spec.get("description", ""), validity_months=spec.get("validity_months"),
+                        new_person_days=spec.get("new_person_days", 30),
+                        audience="departments" if spec.get("departments") else "all")
+        course = training.save_course(as_manager, course, [departments[c] for c in spec.get("departments", [])])
+        lapsed = {name: int(days) for name, days in (spec.get("lapsed") or {}).items()}
+        by_day: dict[date, list[User]] = {}
+        for row in training.status(users.values(), today, [course]):
+            name = row.person.username
+            if name in spec.get("not_taken", []):
+                continue
+            on = today - timedelta(days=lapsed.get(name, int(spec["completed_days_ago"])))
+            if row.person.joined_on is None or row.person.joined_on <= on:
+                by_day.setdefault(on, []).append(row.person)
+        for on, people in sorted(by_day.items()):
+            training.record(as_manager, course, people, on)
+    company = data["company"]["name"]
+    for spec in data.get("pledges", []):
+        for name in [*spec.get("acknowledged", []), *spec.get("outstanding", [])]:
+            pledge = pledges.issue(as_manager, pledges.IssueRequest(
+                person=users[name], template=spec["template"], company=company, due_on=today + timedelta(days=14),
+                categories=spec.get("categories", []), duration_years=spec.get("duration")))
+            if name in spec.get("acknowledged", []):
+                pledges.acknowledge(services.Context(actor=users[name], channel=CHANNEL), pledge)
+    for person in users.values():
+        if person.left_on is not None:
+            open_leaving_case(as_manager, person)
+            pledges.issue(as_manager, pledges.IssueRequest(
+                person=person, template="leaving", company=company, due_on=person.left_on - timedelta(days=3),
+                secrets=list(access.visible_secrets(person)), duration_years=3))
+
+
 def load_demo(password: str, *, progress: Callable[[int, int], Any] | None = None) -> dict[str, Any]:
     """Create the demo company in an empty register; every demo user gets ``password``.
 
@@ -165,6 +209,8 @@ def load_demo(password: str, *, progress: Callable[[int, int], Any] | None = Non
                 services.set_evidence(ctx, secret, answers)
             if progress is not None:
                 progress(done, total)
+
+        _people_and_agreements(data, users, departments, today)
 
     logins = [users[name] for name in data.get("logins", []) if name in users]
     return {
