@@ -75,6 +75,9 @@ MESSAGES: dict[str, str] = {
     "secret.invalid": gettext_noop("The register entry cannot be created: {reason}"),
     "secret.not_found": gettext_noop("No register entry with the id {id}."),
     "secret.no_text": gettext_noop("No text could be read from {path}; nothing was registered."),
+    "secret.named_by_pledge": gettext_noop(
+        "Register entry {number} cannot be deleted: pledges name it ({pledges}) and must keep naming it as "
+        "evidence. Record that it is no longer protected (patent or secrecy) instead."),
     "document.not_found": gettext_noop("No registered document with the id {id}."),
     "access.denied": gettext_noop("You do not have permission for this action."),
     "internal.error": gettext_noop("Unexpected error ({kind}): {reason}. Set HIMITSU_DEBUG=1 for details."),

@@ -603,3 +603,26 @@ def test_issue_form_prefills_the_leaving_pledge(org, login):
     # someone outside the issuer's department is not prefilled
     page = login("devlead").get(f"/pledges/new/?template=leaving&person={org.users['saleslead'].pk}").content.decode()
     assert " selected>" not in page.split('name="secrets"')[1].split("</select>")[0]
+
+
+def test_an_entry_named_by_a_pledge_cannot_be_deleted(org, login):
+    """The pledge's acknowledgement record names the entry: deleting it would make the record fail verification,
+    so deletion is refused (service, page and API) with a translated message, and nothing changes."""
+    from himitsu.web.register import services as register
+    from himitsu.web.register.models import Secret
+
+    pledge = issue(org)
+    services.acknowledge(ctx(org.users["alice"]), pledge)
+    with pytest.raises(InputError) as caught:
+        register.delete(ctx(org.users["manager"]), org.recipe)
+    assert caught.value.code == "secret.named_by_pledge" and pledge.number in str(caught.value.params)
+
+    client = login("manager")
+    response = client.post(f"/register/{org.recipe.pk}/delete/", follow=True)
+    assert response.status_code == 200 and "削除できません" in response.content.decode()
+    response = client.delete(f"/api/v1/secrets/{org.recipe.pk}")
+    assert response.status_code == 400 and response.json()["code"] == "secret.named_by_pledge"
+    assert Secret.objects.filter(pk=org.recipe.pk).exists()
+    assert services.verify(Pledge.objects.get(pk=pledge.pk)).ok
+    register.delete(ctx(org.users["manager"]), org.prices)  # an entry no pledge names goes as before
+    assert not Secret.objects.filter(pk=org.prices.pk).exists()

@@ -16,6 +16,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from himitsu.catalog import checklist as cl
+from himitsu.errors import InputError
 from himitsu.web.accounts import access
 from himitsu.web.accounts.models import User
 from himitsu.web.audit import chain
@@ -235,6 +236,13 @@ def save(ctx: Context, form: Any, audit: bool = True, grant_source: str | None =
 
 def delete(ctx: Context, secret: Secret) -> None:
     access.require(access.can_delete(ctx.actor, secret))
+    from himitsu.web.pledges.models import Pledge
+
+    named = [p.number for p in Pledge.objects.filter(secrets=secret).order_by("pk")]
+    if named:  # an acknowledged pledge's record names the entry: deleting it would make the record unverifiable
+        more = f" … (+{len(named) - 5})" if len(named) > 5 else ""
+        raise InputError("secret.named_by_pledge", number=secret.management_number,
+                         pledges=", ".join(named[:5]) + more)
     with transaction.atomic():
         before = snapshot(secret)
         _revision(secret, secret.management_number, SecretRevision.Action.DELETE, before, {}, ctx)

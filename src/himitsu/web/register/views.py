@@ -16,10 +16,12 @@ from django.views.decorators.http import require_http_methods
 
 from himitsu.catalog import checklist as cl
 from himitsu.catalog import text
+from himitsu.errors import InputError
 from himitsu.web.accounts import access
 from himitsu.web.accounts.models import Department
 from himitsu.web.audit import chain
 from himitsu.web.audit.models import Action
+from himitsu.web.core.errors import message
 from himitsu.web.core.views import posted
 from himitsu.web.register import services
 from himitsu.web.register.forms import EvidenceForm, LevelForm, SecretForm
@@ -166,7 +168,11 @@ def secret_delete(request: HttpRequest, pk: int) -> HttpResponse:
     access.require(access.can_delete(request.user, secret))
     if request.method == "POST":
         number = secret.management_number
-        services.delete(ctx(request), secret)
+        try:
+            services.delete(ctx(request), secret)
+        except InputError as exc:
+            messages.error(request, message(exc))
+            return redirect("secret-detail", pk=secret.pk)
         messages.success(request, _("Register entry %(number)s was deleted.") % {"number": number})
         return redirect("secret-list")
     return render(request, "register/delete.html", {"secret": secret})
@@ -232,8 +238,6 @@ def level_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def document_add(request: HttpRequest, pk: int) -> HttpResponse:
     """Register an uploaded file as a document of the entry: only its fingerprints are kept."""
     from himitsu.engine.model import Limits
-    from himitsu.errors import InputError
-    from himitsu.web.core.errors import message
     from himitsu.web.register import documents
 
     secret = visible_or_404(request, pk)
@@ -256,8 +260,6 @@ def document_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["POST"])
 def document_remove(request: HttpRequest, pk: int, doc_id: int) -> HttpResponse:
-    from himitsu.errors import InputError
-    from himitsu.web.core.errors import message
     from himitsu.web.register import documents
 
     secret = visible_or_404(request, pk)
