@@ -79,4 +79,3 @@ def test_throughput(texts, tmp_path_factory, capsys):
         print("\n\nextraction throughput (best of 2, one core)")
         for label, size, mbps, extra in rows:
             print(f"  {label:28} {size:32} {mbps:8.1f} MB/s  {extra}")
-    assert all(mbps > 0.5 for _, _, mbps, _ in rows)

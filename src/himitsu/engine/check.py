@@ -31,6 +31,8 @@ class Context:
     fingerprinter: Fingerprinter | None
     resolve: Callable[[int], SecretRef | None] | None
     extraction: Extraction | None = None
+    #: per-inspection cache shared by the detectors (prefilter hits and findings per part); None: none
+    cache: dict[Any, Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ class Engine:
         return self.check(text.encode("utf-8"), name or "text.txt")
 
     def inspect(self, extraction: Extraction) -> Result:
-        context = Context(self.index, self.fingerprinter, self.resolve, extraction)
+        context = Context(self.index, self.fingerprinter, self.resolve, extraction, cache={})
         findings: list[Finding] = []
         for detector in self.detectors:
             findings.extend(detector.inspect(extraction, context))

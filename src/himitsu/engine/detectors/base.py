@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
 
+from himitsu.engine import prefilter
 from himitsu.engine.model import Extraction, Finding, TextPart
 
 
@@ -45,7 +46,7 @@ class Detector:
 
 def _each_part(detector: Detector, extraction: Extraction, context: Any) -> Iterator[Finding]:
     for part in extraction.parts:
-        yield from detector.detect(part, context)
+        yield from prefilter.findings(detector, part, context)  # kept per inspection for detectors reusing them
 
 
 def redact(value: str, keep_start: int = 2, keep_end: int = 4, mask: str = "*") -> str:
@@ -139,6 +140,34 @@ def by_first_character(alternatives: Iterable[str]) -> str:
     return "|".join(parts)
 
 
+def literal_starts(pattern: str) -> list[str]:
+    """The literal beginnings of ``pattern``, one of which every match starts with: its characters up to the
+    first operator, a class of plain characters expanded on the way (``gh[pousr]_[A-Z]+`` gives ``ghp_``,
+    ``gho_``, ...). A prefilter looks for these strings."""
+    heads, i = [""], 0
+    while i < len(pattern):
+        ch, nxt = pattern[i], pattern[i + 1:i + 2]
+        if ch == "\\" and nxt and not nxt.isalnum():
+            step, chars = 2, nxt
+        elif ch == "[" and "]" in pattern[i:]:
+            close = pattern.index("]", i)
+            chars = pattern[i + 1:close]
+            if not chars or any(c in chars for c in "\\-^[") or len(chars) > 8:
+                break
+            step = close + 1 - i
+        elif ch in ".^$*+?{}()|[]\\":
+            break
+        else:
+            step, chars = 1, ch
+        if pattern[i + step:i + step + 1] in ("?", "*", "{", "+"):
+            break  # optional or repeated: stop before it
+        heads = [h + c for h in heads for c in chars]
+        i += step
+    if not all(heads):
+        raise ValueError(f"no literal beginning: {pattern!r}")
+    return heads
+
+
 #: separators inside grouped 12/13-digit numbers (spaces, hyphens and their look-alikes)
 GROUP_SEP = "[ \u3000\\-‐‑–—―−－ー]"
 #: nothing that continues a grouped number may follow it: a digit, a separated digit group, a decimal, a word
@@ -156,3 +185,41 @@ class LabelledNumber:
 
     def labelled_otherwise(self, text: str, start: int) -> bool:
         return self.other_labels.search(text, max(0, start - 20), start) is not None
+
+
+#: every character a written number can hold (digits, the separators of GROUP_SEP and of card and phone
+#: numbers, parentheses, plus signs): each match of my-number, corporate-number, credit-card and jp-phone
+#: lies inside one maximal run of these characters, holding at least 9 digits
+NUMBER_CHARS = frozenset("0123456789０１２３４５６７８９ \u3000-‐‑–—―−－ー()（）+＋")
+#: where those matches start: a digit, an opening parenthesis or a plus sign
+_NUMBER_STARTS = frozenset("0123456789０１２３４５６７８９(（+＋")
+_NUMBER_GROUP = prefilter.register("numbers", [
+    prefilter.char_class("0123456789０１２３４５６７８９")
+    + b"(?:" + prefilter.char_class(NUMBER_CHARS - set("0123456789０１２３４５６７８９")) + b"*"
+    + prefilter.char_class("0123456789０１２３４５６７８９") + b"){8}"])
+
+
+def number_starts(part: TextPart, context: Any = None) -> list[int] | None:
+    """Every offset where a number of 9 digits or more (grouped or not) may start, sorted, or None when
+    there is no prefilter: the digits, parentheses and plus signs of the runs of ``NUMBER_CHARS`` holding
+    at least 9 digits."""
+    hits = prefilter.starts(part, _NUMBER_GROUP, context)
+    if hits is None:
+        return None
+    return prefilter.shared(context, part, "number-starts", lambda: _number_starts(part.text, hits))
+
+
+def _number_starts(text: str, hits: list[int]) -> list[int]:
+    out: list[int] = []
+    end = -1
+    for hit in hits:
+        if hit < end:
+            continue  # in the run already expanded
+        lo = hit
+        while lo > 0 and text[lo - 1] in NUMBER_CHARS:
+            lo -= 1
+        end = hit
+        while end < len(text) and text[end] in NUMBER_CHARS:
+            end += 1
+        out.extend(i for i in range(lo, end) if text[i] in _NUMBER_STARTS)
+    return out

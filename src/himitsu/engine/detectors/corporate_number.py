@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
+from himitsu.engine import prefilter
 from himitsu.engine.detectors.base import (
     DIGIT,
     GROUP_SEP,
@@ -25,6 +26,7 @@ from himitsu.engine.detectors.base import (
     Detector,
     LabelledNumber,
     ascii_digits,
+    number_starts,
     redact,
     word_pattern,
 )
@@ -78,7 +80,8 @@ class CorporateNumberDetector(LabelledNumber, Detector):
     def detect(self, part: TextPart, context: Any = None) -> Iterator[Finding]:
         text = part.text
         near = self.context_words.finder(text)
-        for m in self.pattern.finditer(text):
+        starts = number_starts(part, context) if self.pattern is CorporateNumberDetector.pattern else None
+        for m in prefilter.finditer(self.pattern, text, starts):
             start = m.start()
             invoice = start > 0 and text[start - 1] in "TＴ"
             if invoice:

@@ -24,7 +24,8 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from himitsu.engine.detectors.base import Detector, by_first_character
+from himitsu.engine import prefilter
+from himitsu.engine.detectors.base import Detector, by_first_character, literal_starts
 from himitsu.engine.model import Finding, TextPart
 from himitsu.errors import gettext_noop
 
@@ -96,6 +97,12 @@ def _compile() -> re.Pattern[str]:
     return re.compile(by_first_character(alternatives))
 
 
+_PATTERN = _compile()
+#: prefilter: every match starts with a token's literal beginning or a key name
+_TRIGGERS = prefilter.register("credential", [prefilter.literal(w) for w in sorted(
+    {head for _, rx, _, _ in TOKENS for head in literal_starts(rx)} | _KEYS)])
+
+
 def entropy(value: str) -> float:
     """Shannon entropy in bits per character."""
     counts = Counter(value)
@@ -120,7 +127,7 @@ class CredentialDetector(Detector):
         "credential.azure_key": gettext_noop("Azure storage or service-bus key in a connection string"),
         "credential.password_assignment": gettext_noop("A value assigned to {key} in a configuration or message"),
     }
-    pattern: ClassVar[re.Pattern[str]] = _compile()
+    pattern: ClassVar[re.Pattern[str]] = _PATTERN
     tokens: ClassVar[tuple[tuple[str, re.Pattern[str], float, str], ...]] = tuple(
         (kind, re.compile(rx), score, prefix) for kind, rx, score, prefix in TOKENS)
     score_aws_with_secret: ClassVar[float] = 0.95
@@ -131,7 +138,8 @@ class CredentialDetector(Detector):
     def detect(self, part: TextPart, context: Any = None) -> Iterator[Finding]:
         text = part.text
         done = 0
-        for m in self.pattern.finditer(text):
+        starts = prefilter.starts(part, _TRIGGERS, context) if self.pattern is _PATTERN else None
+        for m in prefilter.finditer(self.pattern, text, starts):
             if m.start() < done:
                 continue
             found = self._assignment(part, m) if m.group() in _KEYS else self._token(part, m)

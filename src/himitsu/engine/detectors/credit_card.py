@@ -12,7 +12,8 @@ import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from himitsu.engine.detectors.base import DIGIT, DIGITS, ContextWords, Detector, ascii_digits
+from himitsu.engine import prefilter
+from himitsu.engine.detectors.base import DIGIT, DIGITS, ContextWords, Detector, ascii_digits, number_starts
 from himitsu.engine.model import Finding, TextPart
 from himitsu.errors import gettext_noop
 
@@ -93,7 +94,8 @@ class CreditCardDetector(Detector):
     def detect(self, part: TextPart, context: Any = None) -> Iterator[Finding]:
         text = part.text
         near = self.context_words.finder(text)
-        for m in self.pattern.finditer(text):
+        starts = number_starts(part, context) if self.pattern is CreditCardDetector.pattern else None
+        for m in prefilter.finditer(self.pattern, text, starts):
             value = m.group()
             if not self.validate(value):
                 continue

@@ -2,7 +2,8 @@
 number, an e-mail address or a postal address.
 
 The validated matches of the jp-phone, email-address and jp-address detectors are collected first
-(one pass each over the text); only lines holding one of them are looked at. Such a line is a row
+(taken from the per-inspection cache when the engine ran those detectors already, see
+``himitsu.engine.prefilter``); only lines holding one of them are looked at. Such a line is a row
 when it splits into cells (tab, comma, "|", or runs of spaces: CSV/TSV and spreadsheet text) and one
 cell looks like a person's name (山田 太郎, ヤマダ タロウ, 山田様, Taro Yamada). Rows that follow each
 other (at most ``max_gap`` other lines between two rows) form a table; a table of at least
@@ -21,6 +22,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
+from himitsu.engine import prefilter
 from himitsu.engine.detectors.base import Detector
 from himitsu.engine.detectors.email_address import EmailAddressDetector
 from himitsu.engine.detectors.jp_address import JpAddressDetector
@@ -84,7 +86,7 @@ class CustomerListDetector(Detector):
                          ("address", JpAddressDetector()))
 
     def detect(self, part: TextPart, context: Any = None) -> Iterator[Finding]:
-        lines = self._lines_with_data(part)
+        lines = self._lines_with_data(part, context)
         if len(lines) < self.min_rows:
             return
         text = part.text
@@ -93,10 +95,12 @@ class CustomerListDetector(Detector):
         for table in self._tables(text, rows):
             yield self._finding(part, table)
 
-    def _lines_with_data(self, part: TextPart) -> dict[int, tuple[int, set[str]]]:
-        """Start of each line holding a validated phone, e-mail or address -> (end of line, kinds)."""
+    def _lines_with_data(self, part: TextPart, context: Any = None) -> dict[int, tuple[int, set[str]]]:
+        """Start of each line holding a validated phone, e-mail or address -> (end of line, kinds); the
+        source detectors' findings come from the per-inspection cache when they ran already."""
         text = part.text
-        found = [(f.start, kind) for kind, detector in self._sources for f in detector.detect(part)]
+        found = [(f.start, kind) for kind, detector in self._sources
+                 for f in prefilter.findings(detector, part, context)]
         if len(found) < self.min_rows:
             return {}
         breaks = [m.start() for m in _NEWLINE.finditer(text)]

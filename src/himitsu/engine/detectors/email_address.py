@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
+from himitsu.engine import prefilter
 from himitsu.engine.detectors.base import ContextWords, Detector
 from himitsu.engine.model import Finding, TextPart
 from himitsu.errors import gettext_noop
@@ -60,8 +61,7 @@ class EmailAddressDetector(Detector):
     def detect(self, part: TextPart, context: Any = None) -> Iterator[Finding]:
         text = part.text
         near = self.context_words.finder(text)
-        for m in self.pattern.finditer(text):
-            at = m.start()
+        for at in self._anchors(text):
             start = at
             while start > 0 and at - start < 64 and text[start - 1] in _LOCAL_CHARS:
                 start -= 1
@@ -85,6 +85,24 @@ class EmailAddressDetector(Detector):
             else:
                 yield self.finding(part, start, d.end(), self.score_with_context, "email.with_context", snippet,
                                    word=word)
+
+    def _anchors(self, text: str) -> Iterator[int]:
+        """Offsets of every "@" and "＠" in order: two substring searches instead of a regex pass."""
+        if not prefilter.ENABLED or self.pattern is not EmailAddressDetector.pattern:
+            yield from (m.start() for m in self.pattern.finditer(text))
+            return
+        found = _all(text, "@")
+        if "＠" in text:
+            found = sorted(found + _all(text, "＠"))
+        yield from found
+
+
+def _all(text: str, ch: str) -> list[int]:
+    out, i = [], text.find(ch)
+    while i >= 0:
+        out.append(i)
+        i = text.find(ch, i + 1)
+    return out
 
 
 def mask(local: str, domain: str) -> str:

@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
+from himitsu.engine import prefilter
 from himitsu.engine.detectors.base import DIGIT, ContextWords, Detector, by_first_character
 from himitsu.engine.model import Finding, TextPart
 from himitsu.errors import gettext_noop
@@ -63,6 +64,12 @@ def _anchor_pattern() -> re.Pattern[str]:
     return re.compile(by_first_character([*_POSTAL, *names]))
 
 
+_ANCHORS = _anchor_pattern()
+#: prefilter: every anchor starts with 〒, 郵便番号 or one of the names
+_TRIGGERS = prefilter.register("jp-address", [prefilter.literal(w) for w in (
+    "〒", "郵便番号", *PREFECTURES, *DESIGNATED_CITIES, *TOKYO_WARDS)])
+
+
 class JpAddressDetector(Detector):
     id: ClassVar[str] = "jp-address"
     translated_params: ClassVar[tuple[str, ...]] = ("what",)
@@ -75,7 +82,7 @@ class JpAddressDetector(Detector):
         "jp_address.postal_code": gettext_noop("Japanese postal code"),
         "jp_address.with_context": gettext_noop("{what} next to the word {word}"),
     }
-    pattern: ClassVar[re.Pattern[str]] = _anchor_pattern()
+    pattern: ClassVar[re.Pattern[str]] = _ANCHORS
     context_words: ClassVar[ContextWords] = ContextWords([
         "住所", "所在地", "自宅", "現住所", "送付先", "届け先", "お届け先", "配送先", "本籍", "居所", "address",
     ], window=60)
@@ -89,7 +96,8 @@ class JpAddressDetector(Detector):
         text = part.text
         near = self.context_words.finder(text)
         done = 0
-        for m in self.pattern.finditer(text):
+        starts = prefilter.starts(part, _TRIGGERS, context) if self.pattern is _ANCHORS else None
+        for m in prefilter.finditer(self.pattern, text, starts):
             if m.start() < done:
                 continue
             found = self._read(text, m)

@@ -14,7 +14,8 @@ import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from himitsu.engine.detectors.base import DIGIT, ContextWords, Detector, ascii_digits, redact
+from himitsu.engine import prefilter
+from himitsu.engine.detectors.base import DIGIT, ContextWords, Detector, ascii_digits, number_starts, redact
 from himitsu.engine.model import Finding, TextPart
 from himitsu.errors import gettext_noop
 
@@ -109,7 +110,8 @@ class JpPhoneDetector(Detector):
     def detect(self, part: TextPart, context: Any = None) -> Iterator[Finding]:
         text = part.text
         near = self.context_words.finder(text)
-        for m in self.pattern.finditer(text):
+        starts = number_starts(part, context) if self.pattern is JpPhoneDetector.pattern else None
+        for m in prefilter.finditer(self.pattern, text, starts):
             value = m.group()
             parsed = self.parse(value)
             if parsed is None:

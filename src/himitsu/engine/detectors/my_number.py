@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
+from himitsu.engine import prefilter
 from himitsu.engine.detectors.base import (
     DIGIT,
     GROUP_SEP,
@@ -21,6 +22,7 @@ from himitsu.engine.detectors.base import (
     Detector,
     LabelledNumber,
     ascii_digits,
+    number_starts,
     redact,
     word_pattern,
 )
@@ -73,7 +75,8 @@ class MyNumberDetector(LabelledNumber, Detector):
     def detect(self, part: TextPart, context: Any = None) -> Iterator[Finding]:
         text = part.text
         near = self.context_words.finder(text)
-        for m in self.pattern.finditer(text):
+        starts = number_starts(part, context) if self.pattern is MyNumberDetector.pattern else None
+        for m in prefilter.finditer(self.pattern, text, starts):
             if not self.validate(m.group()):
                 continue
             word = near(m.start(), m.end())
