@@ -63,6 +63,11 @@ def fingerprint_key() -> bytes:
     return _read_or_create_key("fingerprint.key", "HIMITSU_FINGERPRINT_KEY").encode("utf-8")
 
 
+def company_name() -> str:
+    """The organisation's name as pledges state it (HIMITSU_COMPANY_NAME); empty when not set."""
+    return " ".join(os.environ.get("HIMITSU_COMPANY_NAME", "").split())[:200]
+
+
 def index_dir() -> Path:
     """Where the fingerprint index lives: HIMITSU_INDEX_DIR, else HIMITSU_HOME/index."""
     raw = os.environ.get("HIMITSU_INDEX_DIR")

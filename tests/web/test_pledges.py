@@ -626,3 +626,13 @@ def test_an_entry_named_by_a_pledge_cannot_be_deleted(org, login):
     assert services.verify(Pledge.objects.get(pk=pledge.pk)).ok
     register.delete(ctx(org.users["manager"]), org.prices)  # an entry no pledge names goes as before
     assert not Secret.objects.filter(pk=org.prices.pk).exists()
+
+
+def test_issue_form_states_the_configured_company(org, login, monkeypatch):
+    """HIMITSU_COMPANY_NAME fills the company; without it, the company of the last pledge issued."""
+    monkeypatch.setenv("HIMITSU_COMPANY_NAME", "  株式会社　テスト精工 ")
+    assert 'value="株式会社 テスト精工"' in login("manager").get("/pledges/new/").content.decode()
+    monkeypatch.delenv("HIMITSU_COMPANY_NAME")
+    issue(org)
+    last = Pledge.objects.latest("issued_at").company
+    assert f'value="{last}"' in login("manager").get("/pledges/new/").content.decode()

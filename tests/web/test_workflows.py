@@ -168,6 +168,19 @@ def test_leave_date_in_hr_import_opens_case(org):
     again = people_io.import_people(ctx(org, "manager"), "hr.csv", out.getvalue().encode("utf-8-sig"))
     assert again.ok and Case.objects.count() == 1
 
+    # history: people who left long ago open no case; a recent leaver still does
+    long_ago = timezone.localdate() - timedelta(days=services.LEAVING_CASE_LOOKBACK_DAYS + 1)
+    recent = timezone.localdate() - timedelta(days=services.LEAVING_CASE_LOOKBACK_DAYS)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["社員番号", "氏名", "ログインID", "メール", "部署コード", "区分", "入社日", "退職日"])
+    writer.writerow(["E-300", "旧社員", "", "", "DEV", "正社員", "2001-04-01", long_ago.isoformat()])
+    writer.writerow(["E-301", "最近の退職者", "", "", "DEV", "正社員", "2001-04-01", recent.isoformat()])
+    result = people_io.import_people(ctx(org, "manager"), "history.csv", out.getvalue().encode("utf-8-sig"))
+    assert result.ok, result.errors
+    assert not Case.objects.filter(person__employee_number="E-300").exists()
+    assert Case.objects.filter(person__employee_number="E-301", kind="leaving").count() == 1
+
 
 # --- evidence and completion ----------------------------------------------------------------------------
 

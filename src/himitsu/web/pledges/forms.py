@@ -9,6 +9,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from himitsu import config
 from himitsu.catalog import pledges as catalog
 from himitsu.web.accounts import access
 from himitsu.web.pledges.models import Pledge
@@ -52,7 +53,7 @@ class IssueForm(forms.Form):
     def __init__(self, data: Any = None, *, actor: Any, language: str = "ja", **kwargs: Any) -> None:
         initial = kwargs.pop("initial", {}) or {}
         last = Pledge.objects.exclude(company="").order_by("-issued_at").values_list("company", flat=True).first()
-        initial.setdefault("company", last or "")
+        initial.setdefault("company", config.company_name() or last or "")
         initial.setdefault("due_on", timezone.localdate() + timedelta(days=14))
         super().__init__(data, initial=initial, **kwargs)
         self.actor = actor

@@ -47,7 +47,8 @@ _KEY_LABEL = b"himitsu/pledge-acknowledgement/v1"
 #: the issuer's words for the template variables (the issue form's labels), for "this template needs: ..."
 VARIABLE_LABELS = {
     "secrets": gettext_noop("named register entries"), "categories": gettext_noop("information categories"),
-    "duration": gettext_noop("duration (years)"), "partner": gettext_noop("partner"), "project": gettext_noop("project"),
+    "duration": gettext_noop("duration (years)"), "partner": gettext_noop("partner"),
+    "project": gettext_noop("project"),
 }
 
 

@@ -105,13 +105,21 @@ def open_case(ctx: Context, person: User, kind: str, *, due_on: date | None = No
     return case
 
 
+#: a leaving date further in the past than this opens no case by itself (history loaded by an HR import: people
+#: who left years ago); a case can still be opened by hand
+LEAVING_CASE_LOOKBACK_DAYS = 90
+
+
 def open_leaving_case(ctx: Context, person: User) -> Case | None:
     """The hook of the person form and the HR import: a leaving date opens a leaving case if none is open
-    (an open case follows a changed leaving date). Returns the case opened, or None."""
+    (an open case follows a changed leaving date), unless the date lies more than LEAVING_CASE_LOOKBACK_DAYS in
+    the past. Returns the case opened, or None."""
     if not person.left_on:
         return None
     current = Case.objects.filter(person=person, kind=Kind.LEAVING, status=CaseStatus.OPEN).first()
     if current is None:
+        if person.left_on < today() - timedelta(days=LEAVING_CASE_LOOKBACK_DAYS):
+            return None
         return open_case(ctx, person, Kind.LEAVING, due_on=person.left_on, check_access=False)
     if current.due_on != person.left_on:
         _move(ctx, current, person.left_on)
