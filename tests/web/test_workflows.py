@@ -283,6 +283,11 @@ def test_revoke_removes_grants_and_deactivates(org):
     assert events.filter(object_type="group", details__event="member_removed").count() == 1
     assert AuditEvent.objects.filter(object_type="user", object_id=str(bob.pk),
                                      details__event="account_deactivated").exists()
+    # bob's access to DEV-001 was added without a grant record: it gets one, revoked, so the history shows it
+    from himitsu.web.grants.models import LEAVER_REASON, Grant
+
+    past = Grant.objects.get(secret=org.recipe, user=bob)
+    assert past.revoked_at is not None and past.revoke_reason == LEAVER_REASON
 
 
 def test_revoke_before_leave_date_deactivates_on_the_day(org):

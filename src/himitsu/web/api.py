@@ -122,6 +122,10 @@ class StatsOut(Schema):
     by_level: dict[str, int]
 
 
+#: offsets beyond this are clamped (a larger one overflows the databases' integer)
+MAX_OFFSET = 2**31 - 1
+
+
 class Filters(Schema):
     q: str = ""
     level: str = ""
@@ -222,7 +226,7 @@ def list_secrets(request: HttpRequest, filters: Query[Filters]) -> dict[str, Any
     request.GET = request.GET.copy()
     qs, _f = filtered(request)
     limit = max(1, min(filters.limit, MAX_PAGE))
-    offset = max(0, filters.offset)
+    offset = max(0, min(filters.offset, MAX_OFFSET))
     items = list(qs.prefetch_related("allowed_users", "allowed_groups", "locations")[offset:offset + limit])
     chain.record(Action.LIST, request=request, channel="api", object_type="secret",
                  details={"offset": offset, "limit": limit})
@@ -280,8 +284,12 @@ def audit(request: HttpRequest, actor: str = "", action: str = "", offset: int =
     access.require(access.can_view_audit(request.user))
     limit = max(1, min(limit, MAX_PAGE))
     params = {"actor": actor.replace("\x00", "")[:100], "action": action.replace("\x00", "")[:20]}
-    events = list(filter_events(params)[max(0, offset):max(0, offset) + limit])  # before our own record
+    offset = max(0, min(offset, MAX_OFFSET))
+    events = list(filter_events(params)[offset:offset + limit])  # before our own record
     chain.record(Action.LIST, request=request, channel="api", object_type="audit")
     return [{"seq": e.seq, "at": e.at, "actor": e.actor_name, "action": e.action, "object_type": e.object_type,
              "object_id": e.object_id, "object_repr": e.object_repr, "channel": e.channel, "ip": e.ip,
              "details": e.details} for e in events]
+
+
+api.add_router("", "himitsu.web.api_people.router")

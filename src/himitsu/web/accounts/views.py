@@ -4,7 +4,6 @@ import for system administrators and trade-secret managers."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.views import LoginView
@@ -13,12 +12,12 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from himitsu.errors import InputError
-from himitsu.web.accounts import access, people_io
+from himitsu.web.accounts import access, people_io, records
 from himitsu.web.accounts.forms import GroupForm, SideJobNoticeForm, UserForm
 from himitsu.web.accounts.models import LEAVING_SOON_DAYS, AccessGroup, Department, PersonType, SideJobNotice, User
 from himitsu.web.audit import chain
@@ -82,38 +81,10 @@ def _person_page(request: HttpRequest, person: User, form: SideJobNoticeForm | N
         form = SideJobNoticeForm()
     return render(request, "accounts/person.html", {
         "person": person, "notices": person.side_job_notices.select_related("decided_by"),
-        **_person_records(request.user, person),
+        **records.person_records(request.user, person),
         "form": form, "can_manage_side_jobs": can_manage, "can_manage_users": access.can_manage_users(request.user),
-        "cases": access.visible_cases(request.user).filter(person=person),
         "can_open_case": access.can_open_case_for(request.user, person),
     }, status=status)
-
-
-def _person_records(viewer: User, person: User) -> dict[str, Any]:
-    """What Himitsu keeps for a person: the entries on whose access lists they are (directly or through a group;
-    among the entries the viewer may see) with the grants that explain it, their pledges, their required training."""
-    from himitsu.web.grants.models import Grant
-    from himitsu.web.register.models import Secret
-    from himitsu.web.training import services as training
-
-    direct = set(Secret.allowed_users.through.objects.filter(user_id=person.pk).values_list("secret_id", flat=True))
-    via: dict[int, list[str]] = {}
-    for secret_id, name in (Secret.allowed_groups.through.objects.filter(accessgroup__members=person.pk)
-                            .order_by("accessgroup__name").values_list("secret_id", "accessgroup__name")):
-        via.setdefault(secret_id, []).append(name)
-    entries = list(access.visible_secrets(viewer).filter(pk__in=direct | set(via)).select_related("level")
-                   .order_by("management_number"))
-    grants: dict[int, list[Grant]] = {}
-    for g in (Grant.objects.filter(revoked_at__isnull=True, secret__in=[e.pk for e in entries])
-              .filter(Q(user=person) | Q(group__members=person)).select_related("group").order_by("pk").distinct()):
-        grants.setdefault(g.secret_id, []).append(g)
-    return {
-        "access_rows": [{"secret": e, "direct": e.pk in direct, "groups": via.get(e.pk, []),
-                         "grants": grants.get(e.pk, [])} for e in entries],
-        "sees_every_entry": access.role_of(person) in access.ALL_SECRETS,
-        "pledges": access.visible_pledges(viewer).filter(person=person).order_by("-issued_at"),
-        "training": [{"row": r, "title": r.course.localized_title(get_language())} for r in training.status([person])],
-    }
 
 
 def person_detail(request: HttpRequest, pk: int) -> HttpResponse:

@@ -103,7 +103,7 @@ def sync(ctx: Context, secret: Secret, *, source: str | None = None, reason: str
     return created, revoked
 
 
-def _reconcile(ctx: Context, secret: Secret) -> None:
+def reconcile(ctx: Context, secret: Secret) -> None:
     """Memberships that have no grant (made before grants were kept) get one as existing access."""
     sync(ctx, secret, source=Source.MIGRATION, reason=EXISTING_REASON, revoke_reason=OUTSIDE_REASON)
 
@@ -137,7 +137,7 @@ def grant(ctx: Context, secret: Secret, *, user: User | None = None, group: Acce
     with transaction.atomic():
         secret = Secret.objects.select_for_update().get(pk=secret.pk)
         before = register.snapshot(secret)
-        _reconcile(ctx, secret)
+        reconcile(ctx, secret)
         holder: User | AccessGroup = user if user is not None else group  # type: ignore[assignment]
         live = Grant.objects.filter(secret=secret, revoked_at__isnull=True)
         if (live.filter(user=user) if user is not None else live.filter(group=group)).exists():
@@ -212,7 +212,7 @@ def open_review(ctx: Context, department: Department, period: str, due_on: date)
         if Review.objects.filter(department=department, closed_at__isnull=True).exists():
             raise InputError("grant.review_open", department=department.code)
         for secret in Secret.objects.filter(owner_department=department).order_by("pk"):
-            _reconcile(ctx, secret)  # memberships without a grant are reviewed too
+            reconcile(ctx, secret)  # memberships without a grant are reviewed too
         review = Review.objects.create(department=department, period=period.strip()[:40], due_on=due_on,
                                        opened_by=_user(ctx), opened_by_name=_name(ctx), opened_at=timezone.now())
         review.reviewers.set(reviewers)

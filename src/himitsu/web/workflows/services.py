@@ -339,6 +339,7 @@ def revoke_access(ctx: Context, step: Step, note: str = "") -> Step:
         secrets = list(Secret.objects.filter(allowed_users=person).order_by("management_number"))
         groups = list(person.access_groups.order_by("name"))
         for secret in secrets:
+            grants.reconcile(ctx, secret)  # access from before grants were kept gets its record, then is revoked
             secret.allowed_users.remove(person)
             grants.sync(ctx, secret, reason=LEAVER_REASON)
             chain.record(Action.UPDATE, actor=ctx.actor, request=ctx.request, channel=ctx.channel,
