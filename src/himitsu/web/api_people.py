@@ -505,7 +505,8 @@ def list_pledges(request: HttpRequest, filters: Query[PledgeFilters]) -> Any:
     qs = qs.order_by("-issued_at", "-pk")
     items = list(qs[offset:offset + limit])
     chain.record(Action.LIST, request=request, channel="api", object_type="pledge",
-                 details={k: v for k, v in filters.dict().items() if v} | {"offset": offset, "limit": limit})
+                 details={k: _text(v) if isinstance(v, str) else v for k, v in filters.dict().items() if v}
+                 | {"offset": offset, "limit": limit})
     today = pledges.today()
     return {"count": qs.count(), "offset": offset, "limit": limit, "items": [_pledge_out(p, today) for p in items]}
 
