@@ -1,13 +1,22 @@
-"""Declares the C extension only; all project metadata lives in pyproject.toml."""
+"""Declares the C extensions only; all project metadata lives in pyproject.toml."""
 
 from setuptools import Extension, setup
+
+_ENGINE = "src/himitsu/engine"
 
 setup(
     ext_modules=[
         Extension(
             "himitsu.engine._siphash",
-            ["src/himitsu/engine/_siphash.c"],
+            [f"{_ENGINE}/_siphash.c"],
+            depends=[f"{_ENGINE}/_siphash24.h"],
             extra_compile_args=["-O3"],
-        )
+        ),
+        Extension(
+            "himitsu.engine._match",
+            [f"{_ENGINE}/_match.c"],
+            depends=[f"{_ENGINE}/_siphash24.h"],
+            extra_compile_args=["-O3"],
+        ),
     ],
 )

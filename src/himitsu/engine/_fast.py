@@ -1,11 +1,22 @@
-"""SipHash-2-4 of arrays through the C extension :mod:`himitsu.engine._siphash`.
+"""The C extensions of the engine: :mod:`himitsu.engine._siphash` and :mod:`himitsu.engine._match`.
 
 :func:`siphash24` computes exactly what the numpy reference :func:`himitsu.engine.fingerprint.siphash24`
 does (each uint64 taken as 8 little-endian message bytes, 16-byte key), about an order of magnitude faster.
-``AVAILABLE`` says whether the extension could be imported; this module provides no fallback.
+``AVAILABLE`` says whether that extension could be imported; this module provides no fallback.
+
+:func:`match_verify`, :func:`match_promising` and :func:`match_runs` are the per-seed work of the
+registered-secret detector (see :mod:`himitsu.engine.detectors.registered_secret`, which holds the numpy
+reference and falls back to it): ``MATCH_AVAILABLE`` says whether that extension could be imported. They
+take a ``ctx`` built by :func:`match_context`: the probe's signature state, the segments' packed signatures
+and the lookup's seeds, all read in place through the buffer protocol. They raise ValueError on input that
+does not hold together (a signature outside its segment, unsorted seeds), never reading out of range.
+:func:`gather` is the index lookup's join of postings and query positions (``index._gather`` and
+``index._seeds``).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -13,10 +24,19 @@ try:
     from himitsu.engine._siphash import siphash24_into as _siphash24_into
 except ImportError:  # not built (e.g. installed without a compiler)
     _siphash24_into = None
+try:
+    from himitsu.engine import _match
+except ImportError:  # not built
+    _match = None  # type: ignore[assignment]
 
-__all__ = ["AVAILABLE", "siphash24"]
+__all__ = ["AVAILABLE", "MATCH_AVAILABLE", "gather", "match_context", "match_promising", "match_runs",
+           "match_verify", "siphash24"]
 
 AVAILABLE: bool = _siphash24_into is not None
+MATCH_AVAILABLE: bool = _match is not None
+
+#: what :func:`match_context` returns: (query, tables, seeds) tuples of arrays, for the C functions
+MatchContext = tuple[Any, ...]
 
 
 def siphash24(key: bytes, messages: np.ndarray) -> np.ndarray:
@@ -29,3 +49,67 @@ def siphash24(key: bytes, messages: np.ndarray) -> np.ndarray:
     out = np.empty(m.shape, dtype=np.uint64)
     _siphash24_into(key, m, out)
     return out
+
+
+def _i64(values: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype=np.int64)
+
+
+def match_context(query: tuple[bytes, np.ndarray, np.ndarray, np.ndarray],
+                  tables: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...],
+                  seeds: tuple[np.ndarray, ...]) -> MatchContext:
+    """``query``: (PRF key, rolling hashes (uint64), signature cache (uint8), known flags (bool)), written
+    to in place; ``tables``: per segment (packed signatures (uint8), signature offsets, signature lengths);
+    ``seeds``: (docs, query positions, doc positions, segments, rows, lengths), sorted by document and
+    query position."""
+    key, rolling, signature, known = query
+    if signature.dtype != np.uint8 or known.dtype != np.bool_ or not (signature.flags.c_contiguous
+                                                                     and known.flags.c_contiguous):
+        raise ValueError("the signature cache must be C-contiguous uint8 and bool arrays")
+    return ((bytes(key), np.ascontiguousarray(rolling, dtype=np.uint64), signature, known),
+            tuple((np.ascontiguousarray(s, dtype=np.uint8), _i64(o), _i64(n)) for s, o, n in tables),
+            tuple(_i64(a) for a in seeds))
+
+
+def _require() -> Any:
+    if _match is None:
+        raise ImportError("the C extension himitsu.engine._match is not built")
+    return _match
+
+
+def match_verify(ctx: MatchContext, around: int, neighbours: int) -> np.ndarray:
+    """Whether each seed is verified (see ``registered_secret.verified``)."""
+    out = np.zeros(len(ctx[2][0]), dtype=bool)
+    _require().verify(ctx, around, neighbours, out)
+    return out
+
+
+def match_promising(ctx: MatchContext, keep: np.ndarray, *, span: int, reach: int, run: int, drift: int,
+                    short: int) -> np.ndarray:
+    """Which verified seeds (``keep``) are promising (see ``registered_secret.promising``)."""
+    out = np.zeros(len(ctx[2][0]), dtype=bool)
+    _require().promising(ctx, np.ascontiguousarray(keep, dtype=bool), span, reach, run, drift, short, out)
+    return out
+
+
+def match_runs(ctx: MatchContext, keep: np.ndarray, focus: np.ndarray, wanted: np.ndarray, *, reach: int,
+               run: int, gap: int, drift: int) -> list[tuple[int, int, int, int]]:
+    """(doc, alignment, start, end) of the runs that ``registered_secret.passages`` joins, for the documents
+    ``wanted`` (sorted, unique)."""
+    runs: list[tuple[int, int, int, int]] = _require().runs(
+        ctx, np.ascontiguousarray(keep, dtype=bool), np.ascontiguousarray(focus, dtype=bool), _i64(wanted),
+        reach, run, gap, drift)
+    return runs
+
+
+
+
+def gather(segments: tuple[tuple[np.ndarray, ...], ...], wanted: np.ndarray, inverse: np.ndarray,
+           positions: np.ndarray, size: int) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """(postings, seeds) as ``index._gather`` and ``index._seeds`` give them: ``segments`` holds per segment
+    (docs, positions, doc_ids, counts, lengths, live, lo, hi). Raises ValueError or TypeError on arrays
+    that do not hold together (a posting range or document row out of range, another item type)."""
+    pbuf, n_postings, sbuf, n_seeds = _require().gather(segments, _i64(wanted), _i64(inverse), _i64(positions), size)
+    postings = np.frombuffer(pbuf, dtype=np.int64).reshape(7, n_postings)
+    seeds = np.frombuffer(sbuf, dtype=np.int64).reshape(6, n_seeds)
+    return tuple(postings), tuple(seeds)

@@ -144,6 +144,12 @@ class Probe:
             self._known[missing] = True
         return self._signature[flat].reshape(np.shape(positions))
 
+    def _signature_state(self) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
+        """(PRF key, rolling hashes, signature cache, known flags): what the compiled matcher
+        (:mod:`himitsu.engine._fast`) reads, filling in the cache where it needs a value, exactly as
+        :meth:`signature_at` would."""
+        return self._fingerprinter._out_key, self._rolling, self._signature, self._known
+
     def signature(self, lo: int, hi: int) -> np.ndarray:
         """Signature values of the k-grams ``lo`` to ``hi − 1`` (clipped to the text)."""
         lo, hi = max(0, lo), min(self.kgrams, hi)

@@ -69,6 +69,7 @@ from typing import Any
 
 import numpy as np
 
+from himitsu.engine import _fast
 from himitsu.engine.fingerprint import SIGNATURE_BITS, Fingerprints, pack_signature, packed_values
 
 __all__ = ["Batch", "DocInfo", "DocMatch", "DocumentExists", "FingerprintIndex", "IndexCorrupt",
@@ -186,6 +187,14 @@ class LookupResult:
                               int(segment.counts[row]), int(segment.lengths[row]), _doc_signature(segment, row),
                               int(segment.sig_lengths[row]))
         return out
+
+    def signature_tables(self) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]:
+        """Per segment of the snapshot (numbered as ``seeds.segments``): its packed signatures (uint8) and,
+        per row of its document table, the signature's byte offset and number of values (read-only views
+        of the index files, for the compiled matcher)."""
+        if self._snapshot is None:
+            return ()
+        return tuple((s.sigs, s.sig_offsets, s.sig_lengths) for s in self._snapshot.segments)
 
     def signature_values(self, segments: np.ndarray, rows: np.ndarray,
                          positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -340,9 +349,11 @@ def _stamp(directory: Path) -> tuple[int, int, int] | None:
 
 def _open_segment(directory: Path, entry: dict[str, Any]) -> _Segment:
     name = entry["name"]
-    arrays = {part: np.load(directory / f"{name}.{part}.npy", mmap_mode="r", allow_pickle=False)
+    # plain ndarray views of the mappings: indexing a np.memmap costs a Python-level call each time
+    arrays = {part: np.asarray(np.load(directory / f"{name}.{part}.npy", mmap_mode="r", allow_pickle=False))
               for part in _SEGMENT_FILES}
-    table = arrays["table"]
+    # rows of the document table, contiguous for the C extension (copied if the file stores it column-major)
+    table = [np.ascontiguousarray(row) for row in arrays["table"]]
     return _Segment(name=name, seq=int(entry["seq"]), hashes=arrays["hashes"], docs=arrays["docs"],
                     positions=arrays["positions"], sigs=arrays["sigs"], doc_ids=table[0], counts=table[1],
                     lengths=table[2], sig_offsets=table[3], sig_lengths=table[4])
@@ -743,8 +754,8 @@ class FingerprintIndex:
 
     def _background(self, name: str) -> np.ndarray:
         if name not in self._backgrounds:
-            self._backgrounds[name] = np.load(self.path / f"{name}.background.npy", mmap_mode="r",
-                                              allow_pickle=False)
+            self._backgrounds[name] = np.asarray(np.load(self.path / f"{name}.background.npy", mmap_mode="r",
+                                                         allow_pickle=False))
         return self._backgrounds[name]
 
 
@@ -871,9 +882,26 @@ def _lookup(snap: _Snapshot, hashes: np.ndarray, positions: np.ndarray, threshol
     ranges = _posting_ranges(snap, unique)
     common = _common(snap, ranges, len(unique), threshold) & ~background
     wanted = np.flatnonzero(~background & ~common)
+    postings, seeds = _gather_seeds(snap, ranges, wanted, inverse, positions, len(unique))
+    return LookupResult(snap, seeds, postings, np.sort(positions[common[inverse]]),
+                        np.sort(positions[background[inverse]]), snap.generation)
+
+
+def _gather_seeds(snap: _Snapshot, ranges: list[tuple[np.ndarray, np.ndarray]], wanted: np.ndarray,
+                  inverse: np.ndarray, positions: np.ndarray, size: int) -> tuple[tuple[np.ndarray, ...], Seeds]:
+    """:func:`_gather` and :func:`_seeds`, in C when the extension is built (the same arrays); an index the
+    extension refuses (a posting range or row out of range) goes the numpy way, which decides."""
+    if _fast.MATCH_AVAILABLE:
+        segments = tuple((s.docs, s.positions, s.doc_ids, s.counts, s.lengths, live, lo, hi)
+                         for s, live, (lo, hi) in zip(snap.segments, snap.live, ranges, strict=True))
+        try:
+            postings, seeds = _fast.gather(segments, wanted, inverse, positions, size)
+        except (TypeError, ValueError):
+            pass
+        else:
+            return postings, Seeds(*seeds)
     postings = _gather(snap, ranges, wanted)
-    return LookupResult(snap, _seeds(postings, inverse, positions, len(unique)), postings,
-                        np.sort(positions[common[inverse]]), np.sort(positions[background[inverse]]), snap.generation)
+    return postings, _seeds(postings, inverse, positions, size)
 
 
 def _seeds(postings: tuple[np.ndarray, ...], inverse: np.ndarray, positions: np.ndarray, size: int) -> Seeds:

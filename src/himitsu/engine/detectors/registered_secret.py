@@ -31,10 +31,17 @@ the run holds a seed (it is longer than w + k − 1 = 35), the seed's neighbours
 k-grams form one run of at least ``RUN`` agreeing values. Shorter shared fragments (a stock phrase, an API name) are
 not reported, edited passages are: 100 characters with two substituted characters keep runs on one
 alignment that join into one passage.
+
+Implementation: :func:`verified`, :func:`promising` and :func:`passages` are the numpy reference. When the C
+extension :mod:`himitsu.engine._match` is built (:data:`COMPILED`), steps 2 and 3 run there instead, seed by
+seed, reading the packed signatures in place and computing the text's signature values where they are
+compared; the results are the same (tests/engine/test_match_compiled.py), and input the extension refuses
+(a signature outside its index file) falls back to the reference.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -42,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from himitsu.engine import _fast
 from himitsu.engine.detectors.base import Detector
 from himitsu.engine.fingerprint import Probe, packed_values
 from himitsu.engine.index import DocMatch, LookupResult
@@ -68,7 +76,13 @@ SEED_NEIGHBOURS = 7
 #: alignments that differ by at most this many characters are one passage
 DRIFT = 2
 
-_AROUND = np.r_[np.arange(-8, 0), np.arange(1, 9)]
+#: k-grams on each side of a seed that verify it
+AROUND = 8
+#: whether the per-seed work runs in the C extension (:mod:`himitsu.engine._match`, same results as the
+#: numpy reference below); False when it is not built, and tests set it to compare the two
+COMPILED = _fast.MATCH_AVAILABLE
+
+_AROUND = np.r_[np.arange(-AROUND, 0), np.arange(1, AROUND + 1)]
 
 
 def gap(k: int) -> int:
@@ -226,6 +240,61 @@ def _agreement(probe: Probe, match: DocMatch, deltas: np.ndarray, lo: np.ndarray
     return np.asarray((query == doc) & inside)
 
 
+def document_passages(probe: Probe, result: LookupResult, k: int) -> list[tuple[int, int, list[Passage]]]:
+    """(document id, normalised length, passages) of every document with a promising seed, by id: in C
+    when :data:`COMPILED` (falling back to numpy on input the extension refuses), else with numpy."""
+    if COMPILED:
+        found = _compiled_passages(probe, result, k)
+        if found is not None:
+            return found
+    return _reference_passages(probe, result, k)
+
+
+def _reference_passages(probe: Probe, result: LookupResult, k: int) -> list[tuple[int, int, list[Passage]]]:
+    seeds = result.seeds
+    keep = verified(probe, result)
+    if not keep.any():
+        return []
+    focus = promising(probe, result, keep, k)
+    docs = np.unique(seeds.docs[focus])
+    matches = result.documents(docs)
+    out = []
+    for doc_id in docs.tolist():
+        match = matches[doc_id]
+        mine = keep & (seeds.docs == doc_id)
+        q, d = seeds.query_positions[mine], seeds.doc_positions[mine]
+        aligned, wanted = np.unique(q - d), np.unique((q - d)[focus[mine]])
+        near = np.abs(aligned[:, None] - wanted[None, :]).min(axis=1) <= DRIFT
+        out.append((doc_id, match.norm_length, passages(probe, match, q, d, k, aligned[near])))
+    return out
+
+
+def _compiled_passages(probe: Probe, result: LookupResult, k: int) -> list[tuple[int, int, list[Passage]]] | None:
+    """What :func:`_reference_passages` returns (documents without a passage left out), with verification,
+    promising and run measuring in C; None if the extension refuses the input (e.g. a signature lying
+    outside its segment file): the reference then decides what such an index gives."""
+    seeds = result.seeds
+    span = EDITED_CHARS - k + 1
+    try:
+        ctx = _fast.match_context(probe._signature_state(), result.signature_tables(),
+                                  (seeds.docs, seeds.query_positions, seeds.doc_positions, seeds.segments,
+                                   seeds.rows, seeds.lengths))
+        keep = _fast.match_verify(ctx, AROUND, SEED_NEIGHBOURS)
+        if not keep.any():
+            return []
+        focus = _fast.match_promising(ctx, keep, span=span, reach=span + gap(k) + RUN, run=RUN, drift=DRIFT,
+                                      short=2 * MIN_CHARS)
+        runs = _fast.match_runs(ctx, keep, focus, np.unique(seeds.docs[focus]), reach=EDITED_CHARS + gap(k) + RUN,
+                                run=RUN, gap=gap(k), drift=DRIFT)
+    except ValueError:
+        return None
+    out = []
+    for doc_id, group in itertools.groupby(runs, key=lambda r: r[0]):
+        length = int(seeds.lengths[np.searchsorted(seeds.docs, doc_id)])
+        out.append((doc_id, length, _join([(delta, start, end) for _d, delta, start, end in group], k)))
+    return out
+
+
 def _join(runs: list[tuple[int, int, int]], k: int) -> list[Passage]:
     """Runs (alignment, start, end in k-grams) joined into passages: overlapping or within gap(k) in the
     text and at most DRIFT apart in alignment."""
@@ -273,24 +342,11 @@ class RegisteredSecretDetector(Detector):
         if not len(probe.fingerprints):
             return
         result = context.index.lookup(probe.fingerprints)
-        seeds = result.seeds
-        if not len(seeds):
+        if not len(result.seeds):
             return
-        keep = verified(probe, result)
-        if not keep.any():
-            return
-        focus = promising(probe, result, keep, fingerprinter.k)
-        docs = np.unique(seeds.docs[focus])
-        matches = result.documents(docs)
         k = fingerprinter.k
-        for doc_id in docs.tolist():
-            match = matches[doc_id]
-            mine = keep & (seeds.docs == doc_id)
-            q, d = seeds.query_positions[mine], seeds.doc_positions[mine]
-            aligned, wanted = np.unique(q - d), np.unique((q - d)[focus[mine]])
-            near = np.abs(aligned[:, None] - wanted[None, :]).min(axis=1) <= DRIFT
-            found = passages(probe, match, q, d, k, aligned[near])
-            needed = max(RUN + k - 1, min(MIN_CHARS, -(-match.norm_length // 2)))
+        for doc_id, norm_length, found in document_passages(probe, result, k):
+            needed = max(RUN + k - 1, min(MIN_CHARS, -(-norm_length // 2)))
             found = [p for p in found if p.end - p.start - EDGE_SLACK >= needed
                      or (p.runs >= 2 and p.end - p.start - EDGE_SLACK >= min(needed, EDITED_CHARS))]
             if not found:
@@ -299,7 +355,7 @@ class RegisteredSecretDetector(Detector):
             if ref is None and context.resolve is not None:
                 continue  # fingerprints of a document no longer in the register
             for passage in found:
-                containment = min(1.0, passage.matched / match.norm_length) if match.norm_length else 0.0
+                containment = min(1.0, passage.matched / norm_length) if norm_length else 0.0
                 o_start, o_end = norm.to_original(passage.start, passage.end)
                 finding = self.finding(part, o_start, o_end, score(passage.matched, containment),
                                        "registered.excerpt", redact_excerpt(part.text[o_start:o_end]),
