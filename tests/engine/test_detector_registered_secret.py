@@ -7,7 +7,6 @@ in a temporary folder), other pages as unrelated filler.
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,8 +16,9 @@ from himitsu.engine.detectors import registered_secret
 from himitsu.engine.fingerprint import Fingerprinter, pack_signature, unpack_signature
 from himitsu.engine.model import SecretRef
 from himitsu.engine.normalize import normalize
+from tests.corpus import CORPUS as SHARED_CORPUS
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "python-docs-ja" / "library"
+CORPUS = SHARED_CORPUS / "library"
 KEY = b"registered-secret-test-key-0123456789"
 
 

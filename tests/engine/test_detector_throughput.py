@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import bisect
 from importlib.metadata import entry_points
-from pathlib import Path
 
 import pytest
 
 from himitsu.engine.check import Engine
 from himitsu.engine.model import Extraction, Finding, TextPart
+from tests.corpus import CORPUS as SHARED_CORPUS
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "python-docs-ja" / "library" / "ja"
+CORPUS = SHARED_CORPUS / "library" / "ja"
 SIZE = 5_000_000
 KEY = b"throughput-test-key-0123456789abcdef"
 NAMES = ["marking", "my-number", "corporate-number", "credit-card", "jp-phone", "email-address", "jp-address",

@@ -21,7 +21,9 @@ import subprocess
 import zipfile
 from pathlib import Path
 
-CORPUS = Path("/work/shared/corpus/python-docs-ja/library")
+from tests.corpus import CORPUS as SHARED_CORPUS
+
+CORPUS = SHARED_CORPUS / "library"
 CHROMIUM = Path("/usr/bin/chromium")
 
 # -- corpus ---------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,9 +21,10 @@ from himitsu.engine.fingerprint import (
     winnow,
 )
 from himitsu.engine.normalize import normalize
+from tests.corpus import CORPUS as SHARED_CORPUS
 
 KEY = bytes(range(32))
-CORPUS = Path("/work/shared/corpus/python-docs-ja/library")
+CORPUS = SHARED_CORPUS / "library"
 
 
 def corpus_docs(lang: str, limit: int = 40) -> list[str]:

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import random
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from himitsu.engine.normalize import normalize, reference_normalize
+from tests.corpus import CORPUS as SHARED_CORPUS
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "python-docs-ja" / "library"
-if not CORPUS.exists():
-    CORPUS = Path("/work/shared/corpus/python-docs-ja/library")
+CORPUS = SHARED_CORPUS / "library"
 
 
 def corpus_text(lang: str, limit: int | None = None) -> str:

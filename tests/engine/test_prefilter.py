@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 import re
-from pathlib import Path
 
 import pytest
 
@@ -21,8 +20,9 @@ from himitsu.engine.check import Context, Engine
 from himitsu.engine.detectors.base import literal_starts, number_starts
 from himitsu.engine.detectors.marking import WHITESPACE
 from himitsu.engine.model import Extraction, Finding, TextPart
+from tests.corpus import CORPUS as SHARED_CORPUS
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "python-docs-ja" / "library"
+CORPUS = SHARED_CORPUS / "library"
 PATTERN_DETECTORS = ["marking", "my-number", "corporate-number", "credit-card", "jp-phone", "email-address",
                      "jp-address", "credential", "customer-list"]
 KEY = b"prefilter-test-key-0123456789abcdef"
