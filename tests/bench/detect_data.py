@@ -22,8 +22,9 @@ from pathlib import Path
 from himitsu.engine.check import Engine
 from himitsu.engine.model import Extraction, SecretRef, TextPart
 from himitsu.engine.normalize import normalize
+from tests.corpus import CORPUS as SHARED_CORPUS
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "python-docs-ja"
+CORPUS = SHARED_CORPUS
 KEY = b"bench-key-" * 4
 SEED = int(os.environ.get("BENCH_SEED", "11"))  # another seed: another split and other probes
 LANGS = ("ja", "en")
