@@ -166,7 +166,7 @@ def _props(header: bytes, props: list[tuple[int, int, bytes | int]]) -> tuple[by
 
 
 def _message_tree(subject: str, body: str, attachments: list[tuple[str, bytes]], recipients: list[tuple[str, str]],
-                  embedded: Tree | None, header_size: int) -> Tree:
+                  embedded: Tree | None, header_size: int, rtf_compressed: bytes | None = None) -> Tree:
     n_attach = len(attachments) + (1 if embedded else 0)
     header = b"\x00" * 8 + struct.pack("<IIII", len(recipients), n_attach, len(recipients), n_attach)
     header += b"\x00" * (header_size - len(header))
@@ -176,6 +176,7 @@ def _message_tree(subject: str, body: str, attachments: list[tuple[str, bytes]],
         (0x1000, PT_STRING, body.encode("utf-16-le")),
         (0x0C1A, PT_STRING, "山田 太郎".encode("utf-16-le")),
         (0x0C1F, PT_STRING, b"y\x00a\x00m\x00a\x00d\x00a\x00@\x00e\x00x\x00.\x00j\x00p\x00"),
+        *([(0x1009, PT_BINARY, rtf_compressed)] if rtf_compressed is not None else []),
     ])
     tree["__properties_version1.0"] = stream
     for i, (name, address) in enumerate(recipients):
@@ -198,10 +199,31 @@ def _message_tree(subject: str, body: str, attachments: list[tuple[str, bytes]],
 
 
 def msg(subject: str, body: str, attachments: list[tuple[str, bytes]] = (), embedded: tuple[str, str] | None = None,
-        recipients: list[tuple[str, str]] = (("佐藤 花子", "sato@example.jp"),)) -> bytes:
-    """An Outlook .msg with Unicode properties, attachments by value and optionally an attached message."""
+        recipients: list[tuple[str, str]] = (("佐藤 花子", "sato@example.jp"),),
+        rtf_compressed: bytes | None = None) -> bytes:
+    """An Outlook .msg with Unicode properties, attachments by value, optionally an attached message and a
+    PR_RTF_COMPRESSED body."""
     inner = _message_tree(embedded[0], embedded[1], [], [], None, 24) if embedded else None
-    return cfb(_message_tree(subject, body, list(attachments), list(recipients), inner, 32))
+    return cfb(_message_tree(subject, body, list(attachments), list(recipients), inner, 32, rtf_compressed))
+
+
+def lzfu(raw: bytes) -> bytes:
+    """``raw`` as compressed RTF (MS-OXRTFCP): literals only, then the end marker; with its header and CRC."""
+    import zlib
+
+    tokens: list[int | None] = [*raw, None]  # None: the end marker, a reference to the write position
+    body = bytearray()
+    for i in range(0, len(tokens), 8):
+        group, control, payload = tokens[i:i + 8], 0, bytearray()
+        for bit, token in enumerate(group):
+            if token is None:
+                control |= 1 << bit
+                payload += (((207 + len(raw)) & 0xFFF) << 4).to_bytes(2, "big")
+            else:
+                payload.append(token)
+        body += bytes([control]) + payload
+    crc = zlib.crc32(bytes(body), 0xFFFFFFFF) ^ 0xFFFFFFFF
+    return struct.pack("<IIII", len(body) + 12, len(raw), 0x75465A4C, crc) + bytes(body)
 
 
 def legacy_doc(encrypted: bool = False) -> bytes:

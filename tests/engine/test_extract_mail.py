@@ -8,7 +8,7 @@ from email.policy import SMTP
 
 from himitsu.engine.extract import extract
 from himitsu.engine.extract.mail import decode_header_value, looks_like_mail
-from tests.engine.test_extract_fixtures import corpus_text, encodable, msg, xlsx, zip_of, zip_with_cp932_names
+from tests.engine.test_extract_fixtures import corpus_text, encodable, lzfu, msg, xlsx, zip_of, zip_with_cp932_names
 
 SUBJECT = "【社外秘】顧客別価格表の送付"
 SJIS_TEXT = encodable(corpus_text("abc.txt", chars=400))
@@ -167,3 +167,35 @@ def test_msg_attachment_zip_and_limits():
     assert [p.code for p in result.problems] == ["limit.entries", "limit.entries"]
     nested = extract(msg("s", "b", [("z.zip", zip_of({"in.txt": b"inside"}))]))
     assert nested.parts[-1].path == "z.zip/in.txt"
+
+
+# the example of the compressed-RTF specification (MS-OXRTFCP): literals, back-references into the preset dictionary
+SPEC_EXAMPLE = bytes.fromhex("2d0000002b0000004c5a4675f1c5c7a703000a0072637067313235423 20af32068656c0900206277"
+                             "05b06c647d0a800fa0".replace(" ", ""))
+
+
+def test_msg_body_only_as_compressed_rtf():
+    """Older Outlook messages keep no plain-text body, only PR_RTF_COMPRESSED: it is decompressed and read."""
+    from himitsu.engine.extract.rtf import decompress
+
+    assert decompress(SPEC_EXAMPLE, 10_000) == b"{\\rtf1\\ansi\\ansicpg1252\\pard hello world}\r\n"
+    sjis = "社外秘：焼結炉の温度条件".encode("cp932")
+    body = b"{\\rtf1\\ansi\\ansicpg932 " + b"".join(b"\\'%02x" % b for b in sjis) + b"\\par}"
+    result = extract(msg("旧形式", "", rtf_compressed=lzfu(body)), "old.msg")
+    part = next(p for p in result.parts if p.path == "")  # the message's body
+    assert "社外秘：焼結炉の温度条件" in part.text and part.meta["content_type"] == "text/rtf"
+    assert not result.problems
+    spec = extract(msg("spec", "", rtf_compressed=SPEC_EXAMPLE), "spec.msg")
+    assert next(p for p in spec.parts if p.path == "").text.strip() == "hello world"
+
+
+def test_msg_damaged_compressed_rtf_is_reported():
+    damaged = bytearray(lzfu(b"{\\rtf1 secret}"))
+    damaged[20] ^= 0xFF  # the CRC no longer matches
+    result = extract(msg("s", "", rtf_compressed=bytes(damaged)), "bad.msg")
+    assert [p.code for p in result.problems] == ["corrupt"] and "RTF" in result.problems[0].detail
+    assert any(p.path == "#headers" for p in result.parts)  # the rest of the message is still read
+    huge = bytearray(lzfu(b"{\\rtf1 x}"))
+    huge[4:8] = (2**31).to_bytes(4, "little")  # declares 2 GB
+    result = extract(msg("s", "", rtf_compressed=bytes(huge)), "huge.msg")
+    assert [p.code for p in result.problems] == ["corrupt"] and "limit" in result.problems[0].detail

@@ -6,7 +6,8 @@ Yields, for a message at ``path``:
 * ``TextPart(path + "#headers", "From: ...\\nTo: ...\\nSubject: ...", "eml"|"msg", meta={"subject", "from",
   "to", "cc", "date", ...})`` - headers decoded from RFC 2047 encoded words, raw ISO-2022-JP and raw
   8-bit (Shift_JIS, UTF-8) alike; ISO-2022-JP with NEC/IBM extensions (①, ㈱) decodes too;
-* the body (CRLF as ``\\n``): text/plain parts, or text/html converted to text when a part has no plain alternative, as
+* the body (CRLF as ``\\n``): text/plain parts, or text/html converted to text when a part has no plain alternative
+  (a .msg without either: its PR_RTF_COMPRESSED body, decompressed and read as RTF; damaged → ``corrupt``), as
   ``TextPart(path, ...)`` (further body parts as ``path#body2`` ...), ``meta["content_type"]``,
   ``meta["encoding"]``;
 * every attachment as a child named by its file name (RFC 2231 and RFC 2047 names decoded), attached
@@ -28,7 +29,7 @@ from email import policy
 from email.message import EmailMessage, Message
 from typing import Any, ClassVar
 
-from himitsu.engine.extract import ole
+from himitsu.engine.extract import ole, rtf
 from himitsu.engine.extract.base import Child, Context, Extractor, Item, join
 from himitsu.engine.extract.encoding import decode_declared, decode_iso2022jp, decode_text
 from himitsu.engine.extract.html import decode_html, html_to_text
@@ -45,6 +46,7 @@ _SIGNATURES = {"application/pkcs7-signature", "application/x-pkcs7-signature", "
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _ATTACH_METHOD = 0x3705
 _ATTACH_EMBEDDED_MSG = 5
+_PR_RTF_COMPRESSED = 0x1009  # PR_RTF_COMPRESSED: the body as compressed RTF (MS-OXRTFCP)
 _RECIPIENT_TYPE = 0x0C15
 _EMBEDDED_MSG_HDR_OFFSET = 24
 
@@ -260,6 +262,16 @@ def _msg_items(message: Any, path: str, ctx: Context, nested: int) -> Iterator[I
         html = _safe_get(lambda: message.html_body)
         if html:
             body, ctype = html_to_text(html)[0], "text/html"
+    if not body.strip():  # older Outlook keeps only the compressed RTF
+        compressed = _safe_get(lambda: message.properties.binary_prop_value(_PR_RTF_COMPRESSED))
+        if compressed:
+            try:
+                raw = rtf.decompress(bytes(compressed), ctx.limits.max_total_bytes)
+            except rtf.CompressedRtfError as exc:
+                yield Problem("corrupt", path, f"the RTF body cannot be read: {exc}")
+            else:
+                body = "".join(text for region, text in rtf.rtf_regions(raw) if region == "body")
+                ctype = "text/rtf"
     yield TextPart(path, body.replace("\r\n", "\n"), "msg", {"content_type": ctype})
     for number, attachment in enumerate(_safe_get(lambda: message.attachments) or (), start=1):
         yield from _msg_attachment(attachment, number, path, ctx, nested)

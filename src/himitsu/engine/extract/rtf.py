@@ -175,3 +175,74 @@ def _merge(chunks: list[tuple[str, str]]) -> list[tuple[str, str]]:
         else:
             merged.append((region, text))
     return [(region, text.strip()) for region, text in merged if text.strip()]
+
+
+# -- compressed RTF (MS-OXRTFCP): the body Outlook keeps in PR_RTF_COMPRESSED when a message has no plain text ----
+
+#: the dictionary's initial contents, from the format's specification
+_PREBUF = (b"{\\rtf1\\ansi\\mac\\deff0\\deftab720{\\fonttbl;}{\\f0\\fnil \\froman \\fswiss \\fmodern \\fscript "
+           b"\\fdecor MS Sans SerifSymbolArialTimes New RomanCourier{\\colortbl\\red0\\green0\\blue0\r\n\\par "
+           b"\\pard\\plain\\f0\\fs20\\b\\i\\u\\tab\\tx")
+_COMPRESSED, _UNCOMPRESSED = 0x75465A4C, 0x414C454D  # "LZFu", "MELA"
+
+
+class CompressedRtfError(ValueError):
+    """The data is not compressed RTF, or it is damaged (sizes or CRC disagree)."""
+
+
+def _crc(data: bytes) -> int:
+    """The format's CRC-32: the usual polynomial, initial value 0, no final inversion."""
+    import zlib
+
+    return zlib.crc32(data, 0xFFFFFFFF) ^ 0xFFFFFFFF
+
+
+def decompress(data: bytes, max_size: int) -> bytes:
+    """The RTF inside a PR_RTF_COMPRESSED value. Raises CompressedRtfError on damaged data or when the declared or
+    produced size exceeds ``max_size``."""
+    if len(data) < 16:
+        raise CompressedRtfError("shorter than its header")
+    comp_size, raw_size, kind, crc = (int.from_bytes(data[i:i + 4], "little") for i in range(0, 16, 4))
+    if raw_size > max_size:
+        raise CompressedRtfError(f"declares {raw_size} bytes, more than the limit {max_size}")
+    if kind == _UNCOMPRESSED:
+        return data[16:16 + raw_size]
+    if kind != _COMPRESSED:
+        raise CompressedRtfError("unknown compression type")
+    body = data[16:4 + comp_size] if comp_size >= 12 else b""
+    if len(body) != comp_size - 12:
+        raise CompressedRtfError("truncated")
+    if _crc(body) != crc:
+        raise CompressedRtfError("CRC mismatch")
+    window = bytearray(4096)
+    window[:len(_PREBUF)] = _PREBUF
+    write = len(_PREBUF)
+    out = bytearray()
+    i = 0
+    while i < len(body):
+        control = body[i]
+        i += 1
+        for bit in range(8):
+            if i >= len(body):
+                break
+            if not control & (1 << bit):  # a literal byte
+                window[write] = body[i]
+                out.append(body[i])
+                write = (write + 1) & 0xFFF
+                i += 1
+                continue
+            if i + 1 >= len(body):
+                raise CompressedRtfError("truncated reference")
+            ref = (body[i] << 8) | body[i + 1]
+            i += 2
+            offset, length = ref >> 4, (ref & 0xF) + 2
+            if offset == write:  # the end marker
+                return bytes(out)
+            for _ in range(length):
+                byte = window[offset]
+                window[write] = byte
+                out.append(byte)
+                offset, write = (offset + 1) & 0xFFF, (write + 1) & 0xFFF
+            if len(out) > max_size:
+                raise CompressedRtfError(f"unpacks to more than the limit {max_size}")
+    return bytes(out)
