@@ -13,6 +13,11 @@ setup(
             extra_compile_args=["-O3"],
         ),
         Extension(
+            "himitsu.engine._text",
+            [f"{_ENGINE}/_text.c"],
+            extra_compile_args=["-O3"],
+        ),
+        Extension(
             "himitsu.engine._match",
             [f"{_ENGINE}/_match.c"],
             depends=[f"{_ENGINE}/_siphash24.h"],

@@ -4,7 +4,6 @@ normalised spans back to the original text."""
 from __future__ import annotations
 
 import random
-import time
 
 import numpy as np
 import pytest
@@ -146,22 +145,26 @@ def test_spans_map_back_with_merged_clusters() -> None:
         assert norm.text[a:b] in reference_normalize(text[s:e]), (text, a, b)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("lang", ["ja", "en"])
-def test_throughput(lang: str) -> None:
-    """Prints normalisation speed on the corpus (whole text, and paragraph by paragraph)."""
-    text = corpus_text(lang)
-    normalize("warm up")
-    size = len(text.encode("utf-8"))
-    best = min(_timed(lambda: normalize(text)) for _ in range(5))
-    paragraphs = text.split("\n\n")
-    per_paragraph = _timed(lambda: [normalize(p) for p in paragraphs])
-    print(f"\nnormalize {lang}: {size / best / 1e6:.0f} MB/s whole ({size / 1e6:.1f} MB), "
-          f"{size / per_paragraph / 1e6:.0f} MB/s per paragraph ({len(paragraphs)} paragraphs)")
-    assert size / best > 20e6
+def test_compiled_path_equals_numpy_path(lang: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C pass (himitsu.engine._text) and the numpy path give the same text, offsets and clusters: on the
+    corpus paragraph by paragraph, and on random strings mixing marks after kept and removed characters, plane
+    14, code points beyond the tables, lone surrogates and characters that need NFKC in context."""
+    from himitsu.engine import normalize as module
 
-
-def _timed(work) -> float:  # noqa: ANN001
-    start = time.perf_counter()
-    work()
-    return time.perf_counter() - start
+    if module._fast_normalize is None:
+        pytest.fail("the C extension himitsu.engine._text is not built (make install)")
+    rng = random.Random(7)
+    alphabet = ("aZ9 ,。、「」ー―~ｶﾞ\u3099\u0301\u20dd\ufe0f🙂\U000e0041\U000f0000\U0003ffff\ud800か゛㍿①Σς"
+                "\u00a0\u200b\t\n漢字カナ")
+    texts = [p for p in corpus_text(lang, 40).split("\n\n") if p][:400]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 40))) for _ in range(3000)]
+    texts += ["", "\u0301", "\u0301a", ",\u0301a\u0301"]
+    for text in texts:
+        monkeypatch.setattr(module, "COMPILED", True)
+        fast = normalize(text)
+        monkeypatch.setattr(module, "COMPILED", False)
+        slow = normalize(text)
+        assert fast.text == slow.text, repr(text)
+        assert np.array_equal(fast.origin, slow.origin) and fast.origin.dtype == slow.origin.dtype, repr(text)
+        assert np.array_equal(fast.merged, slow.merged), repr(text)
