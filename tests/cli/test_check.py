@@ -153,3 +153,24 @@ def test_background_suppresses_shared_boilerplate(registered, tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["files"][0]["fingerprints"] > 0
     assert run("check", str(mail), "--json").exit_code == 0
+
+
+def test_add_many_files_is_all_or_nothing(db, tmp_path):
+    """Several files are registered with one index commit; a file without text refuses the lot: no entry, no
+    document, nothing in the index."""
+    from himitsu.web.register.models import Secret, SecretDocument
+
+    first, second, empty = tmp_path / "a.txt", tmp_path / "b.txt", tmp_path / "empty.txt"
+    first.write_text(SECRET, encoding="utf-8")
+    second.write_text(SECRET[::-1], encoding="utf-8")
+    empty.write_bytes(b"")
+    result = run("secrets", "add", str(first), str(empty), str(second), "--title", "束", "--json")
+    assert result.exit_code == 2, result.output
+    assert not Secret.objects.filter(title="束").exists() and not SecretDocument.objects.exists()
+    assert run("check", str(first), "--json").exit_code == 0  # nothing of a.txt reached the index
+
+    result = run("secrets", "add", str(first), str(second), "--title", "束", "--json")
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["documents"]) == 2
+    for path in (first, second):
+        assert run("check", str(path), "--json").exit_code == 1

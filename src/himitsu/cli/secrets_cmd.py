@@ -31,6 +31,8 @@ def add(
     json_out: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
     runtime.setup()
+    from django.db import transaction
+
     from himitsu.engine.model import Limits
     from himitsu.web.accounts import access
     from himitsu.web.register import documents, services
@@ -39,13 +41,14 @@ def add(
     ctx = services.Context(actor=actor(as_user), channel="cli")
     # every file is read before anything is written
     blobs = [(p, runtime.read_file(p, Limits().max_bytes)) for p in paths]
-    if secret is not None:
-        entry = access.visible_secrets(ctx.actor).filter(pk=secret).first()
-        if entry is None:
-            raise InputError("secret.not_found", id=secret)
-    else:
-        entry = documents.new_entry(ctx, title or paths[0].name, level, department)
-    added = [documents.add_document(ctx, entry, p.name, data) for p, data in blobs]
+    with transaction.atomic():  # the new entry and every document, or nothing (one index commit)
+        if secret is not None:
+            entry = access.visible_secrets(ctx.actor).filter(pk=secret).first()
+            if entry is None:
+                raise InputError("secret.not_found", id=secret)
+        else:
+            entry = documents.new_entry(ctx, title or paths[0].name, level, department)
+        added = documents.add_documents(ctx, entry, [(p.name, data) for p, data in blobs])
     entry = Secret.objects.get(pk=entry.pk)
     if json_out:
         emit_json({"secret": {"id": entry.pk, "management_number": entry.management_number, "title": entry.title,

@@ -7,7 +7,8 @@ function that names the register entry of a document id. Flow of a check: extrac
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -107,14 +108,26 @@ class Engine:
 
     def register(self, doc_id: int, data: bytes, name: str = "") -> Registered:
         """Fingerprint a document into the index (replacing an earlier version with the same id)."""
+        with self.registering() as register:
+            return register(doc_id, data, name)
+
+    @contextmanager
+    def registering(self) -> Iterator[Callable[[int, bytes, str], Registered]]:
+        """Register many documents with one index commit: ``with engine.registering() as register:
+        register(doc_id, data, name)`` ... The documents become visible together when the block ends without
+        an error; on an error nothing is committed."""
         if self.index is None:
             raise ValueError("this engine has no index")
-        extraction, norm, fps = self._fingerprint(data, name)
-        if len(fps):
-            self.index.replace(doc_id, fps, len(norm.text))
-        formats = sorted({p.format for p in extraction.parts})
-        return Registered(format=",".join(formats)[:20], normalized_chars=len(norm.text), fingerprints=len(fps),
-                          problems=list(extraction.problems))
+        with self.index.batch() as batch:
+            def register(doc_id: int, data: bytes, name: str = "") -> Registered:
+                extraction, norm, fps = self._fingerprint(data, name)
+                if len(fps):
+                    batch.replace(doc_id, fps, len(norm.text))
+                formats = sorted({p.format for p in extraction.parts})
+                return Registered(format=",".join(formats)[:20], normalized_chars=len(norm.text),
+                                  fingerprints=len(fps), problems=list(extraction.problems))
+
+            yield register
 
     def add_background(self, data: bytes, name: str = "") -> int:
         """Fingerprints of a document that is NOT secret (templates, public manuals, boilerplate the

@@ -7,6 +7,7 @@ belongs to which entry, who did it (audit), and who may learn about it (need-to-
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -89,20 +90,30 @@ def new_entry(ctx: services.Context, title: str, level: str, department: str = "
 
 def add_document(ctx: services.Context, secret: Secret, name: str, data: bytes) -> Added:
     """Fingerprint ``data`` into the index as a document of ``secret``; the text itself is not kept."""
+    return add_documents(ctx, secret, [(name, data)])[0]
+
+
+def add_documents(ctx: services.Context, secret: Secret, files: Sequence[tuple[str, bytes]]) -> list[Added]:
+    """Fingerprint several files as documents of ``secret``, all or nothing: one database transaction and one
+    index commit (a file without text refuses the lot)."""
     access.require(access.can_edit(ctx.actor, secret))
-    with transaction.atomic():
-        doc = SecretDocument.objects.create(
-            secret=secret, filename=name[:255], size=len(data), sha256=hashlib.sha256(data).hexdigest(),
-            added_by=ctx.actor.get_username())
-        stats = engine().register(doc.pk, data, name)
-        if stats.fingerprints == 0:
-            raise InputError("secret.no_text", path=name)
-        doc.format, doc.normalized_chars, doc.fingerprints = stats.format, stats.normalized_chars, stats.fingerprints
-        doc.save(update_fields=["format", "normalized_chars", "fingerprints"])
-        chain.record(Action.UPDATE, actor=ctx.actor, request=ctx.request, channel=ctx.channel,
-                     object_type="secret", object_id=secret.pk, object_repr=secret.management_number,
-                     details={"document_added": doc.pk, "file": name[:200], "fingerprints": stats.fingerprints})
-    return Added(doc, list(stats.problems))
+    added = []
+    with transaction.atomic(), engine().registering() as register:
+        for name, data in files:
+            doc = SecretDocument.objects.create(
+                secret=secret, filename=name[:255], size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+                added_by=ctx.actor.get_username())
+            stats = register(doc.pk, data, name)
+            if stats.fingerprints == 0:
+                raise InputError("secret.no_text", path=name)
+            doc.format, doc.normalized_chars, doc.fingerprints = (stats.format, stats.normalized_chars,
+                                                                  stats.fingerprints)
+            doc.save(update_fields=["format", "normalized_chars", "fingerprints"])
+            chain.record(Action.UPDATE, actor=ctx.actor, request=ctx.request, channel=ctx.channel,
+                         object_type="secret", object_id=secret.pk, object_repr=secret.management_number,
+                         details={"document_added": doc.pk, "file": name[:200], "fingerprints": stats.fingerprints})
+            added.append(Added(doc, list(stats.problems)))
+    return added
 
 
 def remove_document(ctx: services.Context, doc_id: int) -> SecretDocument:
