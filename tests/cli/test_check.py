@@ -174,3 +174,27 @@ def test_add_many_files_is_all_or_nothing(db, tmp_path):
     assert len(json.loads(result.stdout)["documents"]) == 2
     for path in (first, second):
         assert run("check", str(path), "--json").exit_code == 1
+
+
+def test_background_files_in_one_commit_and_compact(db, tmp_path):
+    """`secrets background` adds all its files as one background file; `secrets compact` merges the index."""
+    from himitsu.web.register import documents
+
+    notes = []
+    for i in range(3):
+        path = tmp_path / f"template{i}.txt"
+        path.write_text(f"{i}: " + SECRET[i * 10:], encoding="utf-8")
+        notes.append(str(path))
+    result = run("secrets", "background", *notes, "--json")
+    assert result.exit_code == 0, result.output
+    assert [f["fingerprints"] > 0 for f in json.loads(result.stdout)["files"]] == [True] * 3
+    index = documents.engine().index
+    assert len(index._current().background) == 1
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).write_text(SECRET[::-1] + name, encoding="utf-8")
+        assert run("secrets", "add", str(tmp_path / name), "--json").exit_code == 0
+    assert index.stats().segments >= 1
+    result = run("secrets", "compact", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["after"]["segments"] == 1
+    assert run("check", str(tmp_path / "a.txt"), "--json").exit_code == 1  # still found after compaction

@@ -132,13 +132,28 @@ class Engine:
     def add_background(self, data: bytes, name: str = "") -> int:
         """Fingerprints of a document that is NOT secret (templates, public manuals, boilerplate the
         organisation's documents share) are ignored when matching. Returns how many were added."""
+        return self.add_backgrounds([(data, name)])[0]
+
+    def add_backgrounds(self, files: Iterable[tuple[bytes, str]]) -> list[int]:
+        """:meth:`add_background` for many files as one background file of the index (a lookup reads every
+        background file, so one file for many documents keeps prompts fast). Returns the counts per file."""
         if self.index is None:
             raise ValueError("this engine has no index")
-        extraction = extract(data, name, self.limits)
-        hashes = self.fingerprinter.background(normalize("\n".join(p.text for p in extraction.parts)))
-        if len(hashes):
-            self.index.add_background(hashes)
-        return len(hashes)
+        counts = []
+        with self.index.batch() as batch:
+            for data, name in files:
+                extraction = extract(data, name, self.limits)
+                hashes = self.fingerprinter.background(normalize("\n".join(p.text for p in extraction.parts)))
+                if len(hashes):
+                    batch.add_background(hashes)
+                counts.append(len(hashes))
+        return counts
+
+    def compact(self) -> None:
+        """Merge the index's segments into one and its background files into one (faster lookups)."""
+        if self.index is None:
+            raise ValueError("this engine has no index")
+        self.index.compact()
 
     def remove(self, doc_id: int) -> bool:
         if self.index is None:
