@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 _NAME = Path("corpus") / "python-docs-ja"
 
@@ -31,3 +32,21 @@ if _found is None and os.environ.get("HIMITSU_ALLOW_NO_CORPUS") != "1":
                        + " (set HIMITSU_CORPUS_DIR, or HIMITSU_ALLOW_NO_CORPUS=1 to skip the tests that need it)")
 #: the corpus folder (holding library/ and c-api/), or a path that does not exist when allowed to be missing
 CORPUS: Path = _found if _found is not None else _candidates()[0]
+
+
+def page(name: str) -> str:
+    """The text of one library page, e.g. ``page("ja/json")``."""
+    return (CORPUS / "library" / f"{name}.txt").read_text(encoding="utf-8")
+
+
+def pages_engine(index_dir: Path, key: bytes, names: list[str]) -> Any:
+    """An engine with only the registered-secret detector and the pages ``names`` registered as documents 1, 2, ...
+    one commit each (so the index has several segments); every document resolves to a 秘 entry "doc <id>"."""
+    from himitsu.engine.check import Engine
+    from himitsu.engine.model import SecretRef
+
+    engine = Engine(index_dir=index_dir, key=key, detectors=["registered-secret"],
+                    resolve=lambda i: SecretRef(i, f"doc {i}", "秘"))
+    for doc_id, name in enumerate(names, start=1):
+        engine.register(doc_id, page(name).encode(), "page.txt")
+    return engine

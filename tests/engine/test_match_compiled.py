@@ -11,7 +11,6 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,21 +20,13 @@ from himitsu.engine.check import Engine
 from himitsu.engine.detectors import registered_secret as rs
 from himitsu.engine.fingerprint import Probe
 from himitsu.engine.index import LookupResult
-from himitsu.engine.model import SecretRef
 from himitsu.engine.normalize import normalize
+from tests.corpus import page, pages_engine
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "python-docs-ja" / "library"
 KEY = b"compiled-matcher-test-key-0123456789"
 REGISTERED = ["ja/argparse", "en/argparse", "ja/csv", "ja/json", "en/json", "ja/pathlib", "en/re", "ja/logging"]
 UNRELATED = ["ja/sqlite3", "en/sqlite3", "ja/datetime", "en/collections"]
 SHORT = "製造条件：温度二三〇度、圧力一五MPa、保持時間四二秒で成形する。"
-
-
-def page(name: str) -> str:
-    path = CORPUS / f"{name}.txt"
-    if not path.exists():
-        pytest.skip("corpus not available")
-    return path.read_text(encoding="utf-8")
 
 
 def near_duplicate(text: str) -> str:
@@ -49,10 +40,7 @@ def near_duplicate(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    e = Engine(index_dir=tmp_path_factory.mktemp("index"), key=KEY, detectors=["registered-secret"],
-               resolve=lambda i: SecretRef(i, f"doc {i}", "秘"))
-    for doc_id, name in enumerate(REGISTERED, start=1):
-        e.register(doc_id, page(name).encode(), "page.txt")
+    e = pages_engine(tmp_path_factory.mktemp("index"), KEY, REGISTERED)
     e.register(20, near_duplicate(page("ja/json")).encode(), "page.txt")
     e.register(30, SHORT.encode(), "short.txt")
     return e

@@ -11,7 +11,8 @@ take a ``ctx`` built by :func:`match_context`: the probe's signature state, the 
 and the lookup's seeds, all read in place through the buffer protocol. They raise ValueError on input that
 does not hold together (a signature outside its segment, unsorted seeds), never reading out of range.
 :func:`gather` is the index lookup's join of postings and query positions (``index._gather`` and
-``index._seeds``).
+``index._seeds``); :func:`prefix_table` and :func:`key_ranges` find probe keys in a segment's sorted keys
+(``index._KeyTable``).
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ try:
 except ImportError:  # not built
     _match = None  # type: ignore[assignment]
 
-__all__ = ["AVAILABLE", "MATCH_AVAILABLE", "gather", "match_context", "match_promising", "match_runs",
-           "match_verify", "siphash24"]
+__all__ = ["AVAILABLE", "MATCH_AVAILABLE", "gather", "key_ranges", "match_context", "match_promising", "match_runs",
+           "match_verify", "prefix_table", "siphash24"]
 
 AVAILABLE: bool = _siphash24_into is not None
 MATCH_AVAILABLE: bool = _match is not None
@@ -113,3 +114,22 @@ def gather(segments: tuple[tuple[np.ndarray, ...], ...], wanted: np.ndarray, inv
     postings = np.frombuffer(pbuf, dtype=np.int64).reshape(7, n_postings)
     seeds = np.frombuffer(sbuf, dtype=np.int64).reshape(6, n_seeds)
     return tuple(postings), tuple(seeds)
+
+
+def prefix_table(keys: np.ndarray, shift: int) -> np.ndarray:
+    """uint32 table of 2 ** (32 − shift) + 1 entries: entry b is the index of the first of the sorted uint32
+    ``keys`` whose top bits (key >> shift) are at least b. Raises TypeError if ``keys`` is not a C-contiguous
+    uint32 array, ValueError if it holds 2**32 keys or more."""
+    table = np.empty((1 << (32 - shift)) + 1, dtype=np.uint32)
+    _require().prefix_table(keys, shift, table)
+    return table
+
+
+def key_ranges(keys: np.ndarray, table: np.ndarray, shift: int, unique: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi), int64: the range of each of ``unique`` (uint32) in the sorted ``keys`` (np.searchsorted's
+    left and right sides), through ``prefix_table(keys, shift)``. Raises ValueError on a table that does not
+    fit the keys, TypeError on another item type."""
+    lo = np.empty(len(unique), dtype=np.int64)
+    hi = np.empty(len(unique), dtype=np.int64)
+    _require().key_ranges(keys, table, shift, np.ascontiguousarray(unique), lo, hi)
+    return lo, hi

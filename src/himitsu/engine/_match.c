@@ -20,6 +20,11 @@
  *   seeds  = (docs, query_positions, doc_positions, segments, rows, lengths), int64, one entry per seed,
  *            sorted by document and then query position (as index.LookupResult.seeds are).
  *
+ * Two more serve the index lookup (himitsu.engine.index): prefix_table(keys, shift, out) builds a segment's
+ * table of bucket starts over its sorted uint32 keys, key_ranges(keys, table, shift, unique, lo, hi) finds
+ * each probe key's range through it (np.searchsorted's results); and gather() joins the postings found with
+ * the query positions.
+ *
  * Signatures are read directly in their packed form: nothing is unpacked or copied. Every document
  * signature is checked to lie inside its segment's sigs before it is read, and every position is checked
  * against the document's and the text's number of k-grams, so malformed input raises ValueError instead
@@ -338,6 +343,13 @@ agrees(Query *qs, const DocSig *ds, int64_t p, int64_t delta)
     return p >= 0 && p < qs->n && dp >= 0 && dp < ds->kgrams && query_value(qs, p) == doc_value(ds, dp);
 }
 
+/* agrees() for a k-gram p known to lie inside both the text and the document */
+static inline int
+agrees_inside(Query *qs, const DocSig *ds, int64_t p, int64_t delta)
+{
+    return query_value(qs, p) == doc_value(ds, p - delta);
+}
+
 /* -- verify ----------------------------------------------------------------------------------- */
 
 PyDoc_STRVAR(verify_doc,
@@ -400,24 +412,59 @@ done:
  * consecutive k-grams hold one of the grid points p0 + run - 1 + j * run: only those are tested, and the
  * run through an agreeing one is measured; most windows are decided by a few k-grams.
  */
+/* index of the lowest set bit of a non-zero mask */
+static inline int64_t
+lowest_bit(uint64_t bits)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return (int64_t)__builtin_ctzll(bits);
+#else
+    int64_t j = 0;
+    while (!(bits & 1)) {
+        bits >>= 1;
+        j++;
+    }
+    return j;
+#endif
+}
+
 static int
 other_run(Query *qs, const DocSig *ds, int64_t p0, int64_t width, int64_t delta, int64_t run, int64_t skip_lo,
           int64_t skip_hi)
 {
-    int64_t g, lo, hi, measured = -1;
+    int64_t g, lo, hi, first = 0, end = width, count, base, j;
 
-    for (g = run - 1; g < width; g += run) {
-        if (g <= measured || (g >= skip_lo && g <= skip_hi) || !agrees(qs, ds, p0 + g, delta)) {
-            continue;
+    /* the columns where both the text's and the document's k-gram exist (the others disagree), so that the
+       loops below compare values without testing bounds */
+    first = first > -p0 ? first : -p0;
+    first = first > delta - p0 ? first : delta - p0;
+    end = end < qs->n - p0 ? end : qs->n - p0;
+    end = end < ds->kgrams + delta - p0 ? end : ds->kgrams + delta - p0;
+    count = end > run - 1 ? (end - run) / run + 1 : 0; /* grid points g = run - 1 + j * run < end */
+    /* 64 grid points at a time: which agree (a bit mask, without a branch on each outcome), then the run
+       through each agreeing one. A run shorter than `run` holds at most one grid point, so the grid points
+       can be taken in any order: the outcome is the same as testing them one by one. */
+    for (base = 0; base < count; base += 64) {
+        uint64_t bits = 0;
+        int64_t lim = count - base < 64 ? count - base : 64;
+        for (j = 0; j < lim; j++) {
+            g = run - 1 + (base + j) * run;
+            if (g >= first && (g < skip_lo || g > skip_hi)) {
+                bits |= (uint64_t)agrees_inside(qs, ds, p0 + g, delta) << j;
+            }
         }
-        for (lo = g; lo > 0 && agrees(qs, ds, p0 + lo - 1, delta); lo--) {
+        while (bits) {
+            j = lowest_bit(bits);
+            bits &= bits - 1;
+            g = run - 1 + (base + j) * run;
+            for (lo = g; lo > first && agrees_inside(qs, ds, p0 + lo - 1, delta); lo--) {
+            }
+            for (hi = g; hi + 1 < end && agrees_inside(qs, ds, p0 + hi + 1, delta); hi++) {
+            }
+            if (hi - lo + 1 >= run) {
+                return 1;
+            }
         }
-        for (hi = g; hi + 1 < width && agrees(qs, ds, p0 + hi + 1, delta); hi++) {
-        }
-        if (hi - lo + 1 >= run) {
-            return 1;
-        }
-        measured = hi;
     }
     return 0;
 }
@@ -607,8 +654,8 @@ alignment_runs(Ctx *c, const DocSig *ds, int64_t doc, int64_t delta, const int64
         hi = ceiling;
     }
     spans->count = 0;
-    for (p = lo; p <= hi; p++) {
-        int a = p < hi && agrees(&c->query, ds, p, delta);
+    for (p = lo; p <= hi; p++) { /* floor_ <= lo, hi <= ceiling: k-grams lo .. hi - 1 lie in text and document */
+        int a = p < hi && agrees_inside(&c->query, ds, p, delta);
         if (a && start < 0) {
             start = p;
         } else if (!a && start >= 0) {
@@ -1077,7 +1124,168 @@ done:
     return result;
 }
 
+/* -- key ranges: where each probe key lies in a segment's sorted keys ------------------------------ */
+
+/* A buffer-holding context for the functions that take no ctx tuple; 0, or -1 with an exception set. */
+static int
+views_init(Ctx *c, Py_ssize_t cap)
+{
+    memset(c, 0, sizeof(*c));
+    c->cap = cap;
+    c->views = PyMem_Calloc((size_t)cap, sizeof(Py_buffer));
+    if (c->views == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(prefix_table_doc,
+"prefix_table(keys, shift, out, /)\n--\n\n"
+"out[b] = the index of the first key whose top bits (key >> shift) are at least b, for b in\n"
+"0 .. len(out) - 1 = 2 ** (32 - shift): keys (uint32) sorted, out uint32 (len(keys) < 2 ** 32).\n"
+"One sequential pass; the table is monotone whatever the keys hold.");
+
+static PyObject *
+prefix_table(PyObject *module, PyObject *args)
+{
+    PyObject *keys_obj, *out_obj, *result = NULL;
+    long long shift;
+    const uint32_t *keys;
+    uint32_t *out;
+    int64_t n, m, i, b = 0;
+    Ctx c;
+
+    (void)module;
+    if (!PyArg_ParseTuple(args, "OLO:prefix_table", &keys_obj, &shift, &out_obj)) {
+        return NULL;
+    }
+    if (views_init(&c, 2) < 0) {
+        return NULL;
+    }
+    if (shift < 8 || shift > 32) {
+        PyErr_SetString(PyExc_ValueError, "shift out of range");
+        goto done;
+    }
+    keys = get_array(&c, keys_obj, "keys", KIND_U32, 0, -1, &n);
+    out = keys == NULL ? NULL : get_array(&c, out_obj, "out", KIND_U32, 1, ((int64_t)1 << (32 - shift)) + 1, &m);
+    if (out == NULL) {
+        goto done;
+    }
+    if (n > (int64_t)UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "too many keys for a uint32 table");
+        goto done;
+    }
+    for (i = 0; i < n; i++) {
+        int64_t top = (int64_t)((uint64_t)keys[i] >> shift);
+        while (b <= top && b < m) {
+            out[b++] = (uint32_t)i;
+        }
+    }
+    while (b < m) {
+        out[b++] = (uint32_t)n;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    ctx_release(&c);
+    return result;
+}
+
+/* the first index in [lo, hi) whose key is >= x (after == 0) or > x (after != 0); keys[lo .. hi) sorted */
+static inline int64_t
+bound_u32(const uint32_t *keys, int64_t lo, int64_t hi, uint32_t x, int after)
+{
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (keys[mid] < x || (after && keys[mid] == x)) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+#define KEY_AHEAD 8
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch((p), 0, 0)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
+
+PyDoc_STRVAR(key_ranges_doc,
+"key_ranges(keys, table, shift, unique, lo, hi, /)\n--\n\n"
+"[lo[i], hi[i]) = the range of unique[i] in the sorted uint32 keys (lo == hi if absent), as\n"
+"np.searchsorted(keys, unique) and its side='right' give it, found through table (prefix_table's, uint32)\n"
+"and a binary search inside one bucket. lo and hi are int64 arrays of len(unique).");
+
+static PyObject *
+key_ranges(PyObject *module, PyObject *args)
+{
+    PyObject *keys_obj, *table_obj, *unique_obj, *lo_obj, *hi_obj, *result = NULL;
+    long long shift;
+    const uint32_t *keys, *table, *unique;
+    int64_t *lo, *hi, n, m, u, i;
+    Ctx c;
+
+    (void)module;
+    if (!PyArg_ParseTuple(args, "OOLOOO:key_ranges", &keys_obj, &table_obj, &shift, &unique_obj, &lo_obj,
+                          &hi_obj)) {
+        return NULL;
+    }
+    if (views_init(&c, 5) < 0) {
+        return NULL;
+    }
+    if (shift < 8 || shift > 32) {
+        PyErr_SetString(PyExc_ValueError, "shift out of range");
+        goto done;
+    }
+    keys = get_array(&c, keys_obj, "keys", KIND_U32, 0, -1, &n);
+    table = keys == NULL ? NULL : get_array(&c, table_obj, "table", KIND_U32, 0, ((int64_t)1 << (32 - shift)) + 1, &m);
+    unique = table == NULL ? NULL : get_array(&c, unique_obj, "unique", KIND_U32, 0, -1, &u);
+    lo = unique == NULL ? NULL : get_array(&c, lo_obj, "lo", KIND_I64, 1, u, NULL);
+    hi = lo == NULL ? NULL : get_array(&c, hi_obj, "hi", KIND_I64, 1, u, NULL);
+    if (hi == NULL) {
+        goto done;
+    }
+    /* three stages KEY_AHEAD keys apart, so that the cache misses of many keys overlap: prefetch key i's
+       table entry; read key i - KEY_AHEAD's bucket (into lo, hi) and prefetch its keys; search the bucket of
+       key i - 2 * KEY_AHEAD */
+    for (i = 0; i < u + 2 * KEY_AHEAD; i++) {
+        int64_t j = i - KEY_AHEAD, k = i - 2 * KEY_AHEAD;
+        if (i < u) {
+            PREFETCH(&table[(uint64_t)unique[i] >> shift]);
+        }
+        if (j >= 0 && j < u) {
+            int64_t top = (int64_t)((uint64_t)unique[j] >> shift), a = table[top], b = table[top + 1];
+            if (a > b || b > n) {
+                PyErr_SetString(PyExc_ValueError, "table: bucket out of range");
+                goto done;
+            }
+            lo[j] = a;
+            hi[j] = b;
+            if (a < b) {
+                PREFETCH(&keys[a]);
+                PREFETCH(&keys[b - 1]);
+            }
+        }
+        if (k >= 0 && k < u) {
+            uint32_t x = unique[k];
+            int64_t a = lo[k], b = hi[k];
+            a = bound_u32(keys, a, b, x, 0);
+            lo[k] = a;
+            hi[k] = a < b && keys[a] == x ? bound_u32(keys, a + 1, b, x, 1) : a;
+        }
+    }
+    result = Py_NewRef(Py_None);
+done:
+    ctx_release(&c);
+    return result;
+}
+
 static PyMethodDef match_methods[] = {
+    {"prefix_table", prefix_table, METH_VARARGS, prefix_table_doc},
+    {"key_ranges", key_ranges, METH_VARARGS, key_ranges_doc},
     {"gather", gather, METH_VARARGS, gather_doc},
     {"verify", verify, METH_VARARGS, verify_doc},
     {"promising", promising, METH_VARARGS, promising_doc},

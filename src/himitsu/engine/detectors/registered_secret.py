@@ -301,25 +301,35 @@ def _join(runs: list[tuple[int, int, int]], k: int) -> list[Passage]:
     if not runs:
         return []
     runs.sort(key=lambda r: (r[1], r[0]))
+    most, tail = gap(k), k - 1
     groups: list[list[int]] = []  # [alignment of the last run, end, first start, index into members]
     members: list[list[tuple[int, int]]] = []
     for delta, start, end in runs:
         for group in groups:
-            if start - group[1] <= gap(k) and abs(delta - group[0]) <= DRIFT:
-                group[0], group[1] = delta, max(group[1], end)
-                members[group[3]].append((start, end + k - 1))
+            if start - group[1] <= most and -DRIFT <= delta - group[0] <= DRIFT:
+                group[0] = delta
+                if end > group[1]:
+                    group[1] = end
+                members[group[3]].append((start, end + tail))
                 break
         else:
             groups.append([delta, end, start, len(members)])
-            members.append([(start, end + k - 1)])
+            members.append([(start, end + tail)])
     out = []
     for spans in members:
+        if len(spans) == 1:
+            s, e = spans[0]
+            out.append(Passage(s, e, e - s, 1))
+            continue
         spans.sort()
-        covered, reach = 0, -1
+        covered, reach, last = 0, -1, -1
         for s, e in spans:
-            covered += max(0, e - max(s, reach))
-            reach = max(reach, e)
-        out.append(Passage(spans[0][0], max(e for _s, e in spans), covered, len(spans)))
+            if e > reach:
+                covered += e - (s if s > reach else reach)
+                reach = e
+            if e > last:
+                last = e
+        out.append(Passage(spans[0][0], last, covered, len(spans)))
     return out
 
 
