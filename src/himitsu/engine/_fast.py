@@ -26,15 +26,20 @@ try:
 except ImportError:  # not built (e.g. installed without a compiler)
     _siphash24_into = None
 try:
+    from himitsu.engine._siphash import probe_into as _probe_into
+except ImportError:  # not built, or built before probe_into existed
+    _probe_into = None
+try:
     from himitsu.engine import _match
 except ImportError:  # not built
     _match = None  # type: ignore[assignment]
 
-__all__ = ["AVAILABLE", "MATCH_AVAILABLE", "gather", "key_ranges", "match_context", "match_promising", "match_runs",
-           "match_verify", "prefix_table", "siphash24"]
+__all__ = ["AVAILABLE", "MATCH_AVAILABLE", "PROBE_AVAILABLE", "gather", "key_ranges", "match_context",
+           "match_promising", "match_runs", "match_verify", "prefix_table", "probe", "siphash24"]
 
 AVAILABLE: bool = _siphash24_into is not None
 MATCH_AVAILABLE: bool = _match is not None
+PROBE_AVAILABLE: bool = _probe_into is not None
 
 #: what :func:`match_context` returns: (query, tables, seeds) tuples of arrays, for the C functions
 MatchContext = tuple[Any, ...]
@@ -50,6 +55,32 @@ def siphash24(key: bytes, messages: np.ndarray) -> np.ndarray:
     out = np.empty(m.shape, dtype=np.uint64)
     _siphash24_into(key, m, out)
     return out
+
+
+def probe(table: np.ndarray, cps: np.ndarray, k: int, base: int, char_key: bytes, out_key: bytes,
+          limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(rolling hash of every k-gram, positions of the k-grams whose top 32 bits lie below ``limit``, their
+    SipHash-2-4 under ``out_key``, signature values and known flags of every k-gram: the top 2 bits of
+    that hash and True where it was computed, 0 and False elsewhere) of the code points ``cps`` in one pass: what
+    :meth:`himitsu.engine.fingerprint.Fingerprinter.probe` computes with numpy (``table``: the 65536 BMP
+    character values; a code point beyond gets SipHash-2-4 under ``char_key``). Raises ImportError if the
+    extension is not available."""
+    if _probe_into is None:
+        raise ImportError("the C extension himitsu.engine._siphash has no probe_into")
+    c = np.ascontiguousarray(cps, dtype=np.uint32)
+    kgrams = max(0, len(c) - k + 1)
+    rolling = np.empty(kgrams, dtype=np.uint64)
+    signature = np.empty(kgrams, dtype=np.uint8)
+    known = np.empty(kgrams, dtype=bool)
+    table = np.ascontiguousarray(table, dtype=np.uint64)
+    room = kgrams // 3 + 64  # about a quarter is picked; room for all only when a text needs it
+    while True:
+        picked = np.empty(room, dtype=np.int64)
+        hashes = np.empty(room, dtype=np.uint64)
+        count = _probe_into(table, c, k, base, char_key, out_key, limit, rolling, picked, hashes, signature, known)
+        if count <= room:
+            return rolling, picked[:count], hashes[:count], signature, known
+        room = count
 
 
 def _i64(values: np.ndarray) -> np.ndarray:

@@ -59,6 +59,11 @@ Ties: the rightmost minimum is selected, without robust winnowing's preference f
 window's choice, so periodic text ("0000…", "abab…") selects up to one k-gram per position; the
 index stores each distinct hash once per document, so this costs query work, not storage.
 
+Probe in one pass: with the C extension, :meth:`Fingerprinter.probe` computes the rolling hashes (by the
+recurrence r_{i+1} = r_i·B + T[c_{i+k}] − T[c_i]·B^k, equal mod 2^64 to the prefix sums), the selection below
+:data:`PROBE_LIMIT`, the keyed hashes of the selected k-grams and their signature values in one call
+(:func:`himitsu.engine._fast.probe`); the numpy code above stays the reference and the fallback.
+
 Speed: see docs/benchmarks.md (with the C extension, registering fingerprints about 120 MB/s and
 probing about 200 MB/s of normalised Japanese on the 2-core machine). Long texts are cut into chunks
 of ``CHUNK`` windows, so memory stays bounded (about 100 MB per million characters).
@@ -119,16 +124,24 @@ class Probe:
     document could have selected, see :data:`PROBE_LIMIT`) and, on demand, the signature value of any
     k-gram (computed only where a match has to be verified)."""
 
-    def __init__(self, fingerprinter: Fingerprinter, rolling: np.ndarray, text_length: int) -> None:
+    def __init__(self, fingerprinter: Fingerprinter, rolling: np.ndarray, text_length: int,
+                 picked: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
+        """``picked``: (positions, keyed hashes) of the k-grams to look up and (signature values, known flags)
+        of every k-gram, known where the hash was computed, when already computed (the C pass of
+        :func:`himitsu.engine._fast.probe`); else selected and hashed here with numpy."""
         self._fingerprinter = fingerprinter
         self._rolling = rolling
         self.kgrams = len(rolling)
         self.text_length = text_length
-        picked = np.flatnonzero((rolling >> _U64(32)) < _U64(PROBE_LIMIT))
-        self.fingerprints = Fingerprints(fingerprinter.prf(rolling[picked]), picked.astype(np.int64),
-                                         fingerprinter.k, text_length)
-        self._signature = np.zeros(len(rolling), dtype=np.uint8)
-        self._known = np.zeros(len(rolling), dtype=bool)
+        if picked is None:
+            at = np.flatnonzero((rolling >> _U64(32)) < _U64(PROBE_LIMIT))
+            self.fingerprints = Fingerprints(fingerprinter.prf(rolling[at]), at.astype(np.int64), fingerprinter.k,
+                                             text_length)
+            self._signature = np.zeros(len(rolling), dtype=np.uint8)
+            self._known = np.zeros(len(rolling), dtype=bool)
+        else:
+            self.fingerprints = Fingerprints(picked[1], picked[0], fingerprinter.k, text_length)
+            self._signature, self._known = picked[2], picked[3]
 
     def signature_at(self, positions: np.ndarray) -> np.ndarray:
         """Signature values at k-gram ``positions`` (any shape; each in [0, kgrams))."""
@@ -315,6 +328,14 @@ class Fingerprinter:
     def probe(self, norm_text: str | Normalized) -> Probe:
         """What a text to check looks up (see :class:`Probe`)."""
         cps = _codepoints(norm_text)
+        if _fast.PROBE_AVAILABLE and len(cps) >= self.k:
+            rolling, *picked = _fast.probe(self._bmp, cps, self.k, self._base, self._char_key, self._out_key,
+                                           PROBE_LIMIT)
+            return Probe(self, rolling, len(cps), (picked[0], picked[1], picked[2], picked[3]))
+        return self._probe_numpy(cps)
+
+    def _probe_numpy(self, cps: np.ndarray) -> Probe:
+        """The reference of :meth:`probe` (numpy prefix sums and selection; used without the C pass)."""
         return Probe(self, self._rolling(cps), len(cps))
 
     def background(self, norm_text: str | Normalized) -> np.ndarray:
