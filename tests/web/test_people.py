@@ -536,3 +536,14 @@ def test_a_person_past_the_leaving_date_cannot_log_in_or_stay_logged_in(org, cli
     assert client.get("/register/").status_code == 302
     assert AuditEvent.objects.filter(action=Action.LOGIN_FAILED, details__username="alice").exists()
     assert User.objects.get(pk=alice.pk).is_active  # the account itself is the daily job's to deactivate
+
+
+def test_person_page_offers_only_cases_not_already_open(org, login):
+    from himitsu.web.workflows import services as workflows
+
+    alice = org.users["alice"]
+    page = login("manager").get(f"/people/{alice.pk}/").content.decode()
+    assert "kind=leaving" in page and "kind=joining" in page
+    workflows.open_case(ctx(org, "manager"), alice, "leaving", due_on=today() + timedelta(days=10))
+    page = login("manager").get(f"/people/{alice.pk}/").content.decode()
+    assert "kind=leaving" not in page and "kind=joining" in page  # one open case of a kind at a time

@@ -84,6 +84,7 @@ def _person_page(request: HttpRequest, person: User, form: SideJobNoticeForm | N
         **records.person_records(request.user, person),
         "form": form, "can_manage_side_jobs": can_manage, "can_manage_users": access.can_manage_users(request.user),
         "can_open_case": access.can_open_case_for(request.user, person),
+        "open_kinds": set(person.workflow_cases.filter(status="open").values_list("kind", flat=True)),
     }, status=status)
 
 
