@@ -34,7 +34,7 @@ def reminders(
     rows = services.reminders(system_actor(), today, days)
     missing = sum(len(r.missing) for r in rows)
     expiring = sum(len(r.expiring) for r in rows)
-    sent = _send(rows, today) if send else None
+    sent = services.send_reminders(rows, today).as_dict() if send else None
     if sent is not None:
         chain.record(Action.CREATE, actor=system_actor(), channel="cli", object_type="notice",
                      details={"event": "pledge_reminders_sent", **sent})
@@ -53,60 +53,6 @@ def reminders(
             print_sent(sent["notices"], sent["emailed"], [(f["username"], f["error"]) for f in sent["failed"]])
         if sent["failed"]:
             raise typer.Exit(1)
-
-
-def _lines(r, today, lang: str) -> list[str]:  # noqa: ANN001
-    out = []
-    for p in r.missing:
-        days = (today - p.due_on).days
-        out.append(f"- {p.number} {p.title}: not acknowledged, due {p.due_on.isoformat()} ({days} days overdue)"
-                   if lang == "en" else f"・{p.number} {p.title}：未提出（期限 {p.due_on.isoformat()}、{days}日超過）")
-    for p in r.expiring:
-        date = p.expires_on.isoformat() if p.expires_on else ""
-        out.append(f"- {p.number} {p.title}: expires on {date}" if lang == "en"
-                   else f"・{p.number} {p.title}：有効期限 {date}")
-    return out
-
-
-def _send(rows, today) -> dict:  # noqa: ANN001
-    """One notice per person listing their missing and expiring pledges, and a summary to the department
-    managers of each department concerned (Japanese first, then English)."""
-    from himitsu.web.accounts.models import Role, User
-    from himitsu.web.notices.services import notify
-
-    total = {"notices": 0, "emailed": 0, "failed": []}
-
-    def add(sent) -> None:  # noqa: ANN001
-        total["notices"] += len(sent.notices)
-        total["emailed"] += sent.emailed
-        total["failed"].extend({"username": u, "error": e} for u, e in sent.failed)
-
-    for r in rows:
-        n = len(r.missing) + len(r.expiring)
-        subject = f"【誓約書】対応が必要な誓約書が{n}件あります / {n} pledge(s) need your attention"
-        body = ("未提出または有効期限が近い誓約書があります。内容を確認し、同意してください。\n"
-                + "\n".join(_lines(r, today, "ja"))
-                + "\n\nThe following pledges are missing or expiring soon. Please read and acknowledge them.\n"
-                + "\n".join(_lines(r, today, "en")))
-        add(notify([r.person], "pledge.reminder", subject, body, "/pledges/"))
-    by_dept: dict[int, list] = {}
-    for r in rows:
-        if r.person.department_id:
-            by_dept.setdefault(r.person.department_id, []).append(r)
-    for dept_id, dept_rows in by_dept.items():
-        managers = list(User.objects.filter(is_active=True, role=Role.DEPT_MANAGER, department_id=dept_id))
-        if not managers:
-            continue
-        dept = dept_rows[0].person.department
-        m = sum(len(r.missing) for r in dept_rows)
-        e = sum(len(r.expiring) for r in dept_rows)
-        subject = (f"【誓約書】{dept.name}：未提出 {m}件・期限間近 {e}件 / "
-                   f"{dept.name_en or dept.name}: {m} missing, {e} expiring pledge(s)")
-        ja = "\n".join(f"{r.person}（{r.person.username}）\n" + "\n".join(_lines(r, today, "ja")) for r in dept_rows)
-        en = "\n".join(f"{r.person} ({r.person.username})\n" + "\n".join(_lines(r, today, "en")) for r in dept_rows)
-        body = f"部門の未提出・期限間近の誓約書：\n{ja}\n\nMissing and expiring pledges in your department:\n{en}"
-        add(notify(managers, "pledge.reminder_summary", subject, body, "/pledges/manage/"))
-    return total
 
 
 def _print(rows, today, missing: int, expiring: int) -> None:  # noqa: ANN001

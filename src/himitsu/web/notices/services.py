@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import smtplib
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.mail import EmailMessage, mailers
@@ -28,6 +28,42 @@ class Sent:
     notices: list[Notice] = field(default_factory=list)
     emailed: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)  # (username, error)
+
+
+@dataclass
+class SendResult:
+    """The tally of a run of reminders: notices stored, e-mails sent, deliveries that failed."""
+
+    notices: int = 0
+    emailed: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, sent: Sent) -> None:
+        self.notices += len(sent.notices)
+        self.emailed += sent.emailed
+        self.failed.extend(sent.failed)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"notices": self.notices, "emailed": self.emailed,
+                "failed": [{"username": u, "error": e} for u, e in self.failed]}
+
+
+T = TypeVar("T")
+
+
+def by_department_managers(rows: Iterable[T], person: Callable[[T], Any]) -> Iterator[tuple[Any, list[Any], list[T]]]:
+    """(department, its active department managers, its rows) for the departments of the rows' people, in order
+    of first appearance; departments without an active manager, and people without a department, are left out."""
+    from himitsu.web.accounts.models import Role, User
+
+    by_dept: dict[int, list[T]] = {}
+    for r in rows:
+        if person(r).department_id:
+            by_dept.setdefault(person(r).department_id, []).append(r)
+    for dept_id, dept_rows in by_dept.items():
+        managers = list(User.objects.filter(is_active=True, role=Role.DEPT_MANAGER, department_id=dept_id))
+        if managers:
+            yield person(dept_rows[0]).department, managers, dept_rows
 
 
 def mail_enabled() -> bool:

@@ -31,6 +31,7 @@ from himitsu.web.accounts.models import User
 from himitsu.web.audit import chain
 from himitsu.web.audit.models import Action
 from himitsu.web.core.files import private_dir, write_private
+from himitsu.web.notices.services import SendResult
 from himitsu.web.pledges.models import Language, Pledge, Status
 from himitsu.web.register import services as register
 from himitsu.web.register.models import Secret
@@ -431,6 +432,47 @@ def reminders(actor: Any, on: date | None = None, days: int = EXPIRING_DAYS) -> 
         people.setdefault(p.person_id, PersonReminders(p.person)).expiring.append(p)
     return sorted(people.values(), key=lambda r: (r.person.department.code if r.person.department else "~",
                                                   r.person.username))
+
+
+def _reminder_lines(r: PersonReminders, on: date, lang: str) -> list[str]:
+    out = []
+    for p in r.missing:
+        days = (on - p.due_on).days
+        out.append(f"- {p.number} {p.title}: not acknowledged, due {p.due_on.isoformat()} ({days} days overdue)"
+                   if lang == "en" else f"・{p.number} {p.title}：未提出（期限 {p.due_on.isoformat()}、{days}日超過）")
+    for p in r.expiring:
+        expires = p.expires_on.isoformat() if p.expires_on else ""
+        out.append(f"- {p.number} {p.title}: expires on {expires}" if lang == "en"
+                   else f"・{p.number} {p.title}：有効期限 {expires}")
+    return out
+
+
+def send_reminders(rows: Sequence[PersonReminders], on: date) -> SendResult:
+    """One notice per person listing their missing and expiring pledges, and a summary to the department
+    managers of each department concerned (Japanese first, then English)."""
+    from himitsu.web.notices.services import by_department_managers, notify
+
+    result = SendResult()
+    for r in rows:
+        n = len(r.missing) + len(r.expiring)
+        subject = f"【誓約書】対応が必要な誓約書が{n}件あります / {n} pledge(s) need your attention"
+        body = ("未提出または有効期限が近い誓約書があります。内容を確認し、同意してください。\n"
+                + "\n".join(_reminder_lines(r, on, "ja"))
+                + "\n\nThe following pledges are missing or expiring soon. Please read and acknowledge them.\n"
+                + "\n".join(_reminder_lines(r, on, "en")))
+        result.add(notify([r.person], "pledge.reminder", subject, body, "/pledges/"))
+    for dept, managers, dept_rows in by_department_managers(rows, lambda r: r.person):
+        m = sum(len(r.missing) for r in dept_rows)
+        e = sum(len(r.expiring) for r in dept_rows)
+        subject = (f"【誓約書】{dept.name}：未提出 {m}件・期限間近 {e}件 / "
+                   f"{dept.name_en or dept.name}: {m} missing, {e} expiring pledge(s)")
+        ja = "\n".join(f"{r.person}（{r.person.username}）\n" + "\n".join(_reminder_lines(r, on, "ja"))
+                       for r in dept_rows)
+        en = "\n".join(f"{r.person} ({r.person.username})\n" + "\n".join(_reminder_lines(r, on, "en"))
+                       for r in dept_rows)
+        body = f"部門の未提出・期限間近の誓約書：\n{ja}\n\nMissing and expiring pledges in your department:\n{en}"
+        result.add(notify(managers, "pledge.reminder_summary", subject, body, "/pledges/manage/"))
+    return result
 
 
 def visible_pledge(ctx: Context, pk: int) -> Pledge | None:

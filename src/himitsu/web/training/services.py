@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -19,9 +19,10 @@ from django.utils import timezone
 
 from himitsu.errors import InputError, PermissionDeniedError
 from himitsu.web.accounts import access
-from himitsu.web.accounts.models import Role, User
+from himitsu.web.accounts.models import User
 from himitsu.web.audit import chain
 from himitsu.web.audit.models import Action
+from himitsu.web.notices.services import SendResult
 from himitsu.web.register.services import Context
 from himitsu.web.training.models import Audience, Completion, Course
 
@@ -235,22 +236,6 @@ def visible_completions(actor: Any) -> Any:
 
 # --- reminders ----------------------------------------------------------------------------------------------
 
-@dataclass
-class SendResult:
-    notices: int = 0
-    emailed: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)
-
-    def add(self, sent: Any) -> None:
-        self.notices += len(sent.notices)
-        self.emailed += sent.emailed
-        self.failed.extend(sent.failed)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"notices": self.notices, "emailed": self.emailed,
-                "failed": [{"username": u, "error": e} for u, e in self.failed]}
-
-
 def _line(r: Row, lang: str) -> str:
     title = r.course.localized_title(lang)
     due = r.due.isoformat() if r.due else ""
@@ -261,7 +246,7 @@ def _line(r: Row, lang: str) -> str:
 
 def send_overdue(rows: Sequence[Row]) -> SendResult:
     """One notice per person listing their overdue courses, and a summary to each department's managers."""
-    from himitsu.web.notices.services import notify
+    from himitsu.web.notices.services import by_department_managers, notify
 
     result = SendResult()
     mine: dict[int, list[Row]] = {}
@@ -274,15 +259,7 @@ def send_overdue(rows: Sequence[Row]) -> SendResult:
                 + "\n\nThe following training is overdue. Please take it.\n"
                 + "\n".join(_line(r, "en") for r in person_rows))
         result.add(notify([person], "training.overdue", subject, body, "/training/"))
-    by_dept: dict[int, list[Row]] = {}
-    for r in rows:
-        if r.person.department_id:
-            by_dept.setdefault(r.person.department_id, []).append(r)
-    for dept_id, dept_rows in by_dept.items():
-        managers = list(User.objects.filter(is_active=True, role=Role.DEPT_MANAGER, department_id=dept_id))
-        if not managers:
-            continue
-        dept = dept_rows[0].person.department
+    for dept, managers, dept_rows in by_department_managers(rows, lambda r: r.person):
         people = len({r.person.pk for r in dept_rows})
         subject = (f"【教育】{dept.name}：未受講 {len(dept_rows)}件（{people}人） / "
                    f"{dept.name_en or dept.name}: {len(dept_rows)} overdue course(s), {people} people")
