@@ -7,12 +7,10 @@ from typing import Annotated
 
 import typer
 from django.utils.translation import gettext as _
-from rich.table import Table
 
 from himitsu.cli import runtime
 from himitsu.cli.register_cmd import AS_HELP, actor
 from himitsu.cli.runtime import console, emit_json, guarded
-from himitsu.errors import InputError
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -44,11 +42,7 @@ def import_(
             text = _("Imported: %(c)d created, %(u)d updated, %(s)d unchanged, %(d)d deactivated.")
         console.print(text % values)
     else:
-        table = Table(_("row"), _("column"), _("error"), _("code"), title=runtime.error_text(
-            InputError("io.invalid_rows", count=len(result.errors))))
-        for e in result.errors:
-            table.add_row(str(e.row), e.column, e.message, e.code)
-        runtime.err_console.print(table)
+        runtime.print_row_errors(result.errors)
     if not result.ok:
         raise typer.Exit(2)
 

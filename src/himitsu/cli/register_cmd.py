@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import typer
 from django.utils.translation import gettext as _
-from rich.table import Table
 
 from himitsu.cli import runtime
 from himitsu.cli.runtime import console, emit_json, guarded
@@ -56,11 +55,7 @@ def import_(
             "Imported: %(c)d created, %(u)d updated, %(s)d unchanged.")
         console.print(text % {"c": result.created, "u": result.updated, "s": result.unchanged})
     else:
-        table = Table(_("row"), _("column"), _("error"), title=runtime.error_text(
-            InputError("io.invalid_rows", count=len(result.errors))))
-        for e in result.errors:
-            table.add_row(str(e.row), e.column, e.message)
-        runtime.err_console.print(table)
+        runtime.print_row_errors(result.errors)
     if not result.ok:
         raise typer.Exit(2)
 

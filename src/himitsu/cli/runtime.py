@@ -67,6 +67,19 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def print_row_errors(errors: Any) -> None:
+    """The rejected rows of an import (register or people), as a table on standard error: row, column, the
+    translated message and its stable code."""
+    from django.utils.translation import gettext as _
+    from rich.table import Table
+
+    table = Table(_("row"), _("column"), _("error"), _("code"),
+                  title=error_text(InputError("io.invalid_rows", count=len(errors))))
+    for e in errors:
+        table.add_row(str(e.row), e.column, e.message, e.code)
+    err_console.print(table)
+
+
 def read_file(path: Path, limit: int) -> bytes:
     """A regular file's bytes, or InputError io.file_missing / io.too_large (checked before reading)."""
     try:
