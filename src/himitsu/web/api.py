@@ -126,6 +126,11 @@ class StatsOut(Schema):
 MAX_OFFSET = 2**31 - 1
 
 
+def page_bounds(offset: int, limit: int) -> tuple[int, int]:
+    """A list's offset and limit as every endpoint clamps them: 0 ≤ offset ≤ MAX_OFFSET, 1 ≤ limit ≤ MAX_PAGE."""
+    return max(0, min(offset, MAX_OFFSET)), max(1, min(limit, MAX_PAGE))
+
+
 class Filters(Schema):
     q: str = ""
     level: str = ""
@@ -225,8 +230,7 @@ def list_secrets(request: HttpRequest, filters: Query[Filters]) -> dict[str, Any
 
     request.GET = request.GET.copy()
     qs, _f = filtered(request)
-    limit = max(1, min(filters.limit, MAX_PAGE))
-    offset = max(0, min(filters.offset, MAX_OFFSET))
+    offset, limit = page_bounds(filters.offset, filters.limit)
     items = list(qs.prefetch_related("allowed_users", "allowed_groups", "locations")[offset:offset + limit])
     chain.record(Action.LIST, request=request, channel="api", object_type="secret",
                  details={"offset": offset, "limit": limit})
@@ -282,9 +286,8 @@ def stats(request: HttpRequest) -> dict[str, Any]:
 @api.get("/audit", response={200: list[AuditOut], 403: ErrorOut}, tags=["audit"])
 def audit(request: HttpRequest, actor: str = "", action: str = "", offset: int = 0, limit: int = 100) -> Any:
     access.require(access.can_view_audit(request.user))
-    limit = max(1, min(limit, MAX_PAGE))
+    offset, limit = page_bounds(offset, limit)
     params = {"actor": actor.replace("\x00", "")[:100], "action": action.replace("\x00", "")[:20]}
-    offset = max(0, min(offset, MAX_OFFSET))
     events = list(filter_events(params)[offset:offset + limit])  # before our own record
     chain.record(Action.LIST, request=request, channel="api", object_type="audit")
     return [{"seq": e.seq, "at": e.at, "actor": e.actor_name, "action": e.action, "object_type": e.object_type,

@@ -37,7 +37,7 @@ from himitsu.web.workflows.models import Case, CaseStatus, Kind, Step
 
 router = Router()  # defined before the API module is imported: it mounts this router, whichever comes first
 
-from himitsu.web.api import MAX_OFFSET, MAX_PAGE, ErrorOut, _Invalid, _visible  # noqa: E402
+from himitsu.web.api import ErrorOut, _Invalid, _visible, page_bounds  # noqa: E402
 
 PersonStatus = Literal["", "active", "leaving_soon", "left"]
 PledgeStatusFilter = Literal[("",) + tuple(PledgeStatus.values)]  # type: ignore[valid-type]
@@ -297,11 +297,6 @@ def _ctx(request: HttpRequest) -> Context:
     return Context(actor=request.user, channel="api", request=request)
 
 
-def _page(offset: int, limit: int) -> tuple[int, int]:
-    """Offset and limit clamped as the register's list clamps them (and the offset to what a database takes)."""
-    return max(0, min(offset, MAX_OFFSET)), max(1, min(limit, MAX_PAGE))
-
-
 def _text(value: str) -> str:
     """A filter value as the pages take it (no NUL, which PostgreSQL refuses in a query)."""
     return value.replace("\x00", "").strip()[:200]
@@ -388,7 +383,7 @@ def list_people(request: HttpRequest, filters: Query[PeopleFilters]) -> Any:
 
     access.require(access.can_list_people(request.user))
     users, _f = _people(request)
-    offset, limit = _page(filters.offset, filters.limit)
+    offset, limit = page_bounds(filters.offset, filters.limit)
     chain.record(Action.LIST, request=request, channel="api", object_type="user",
                  details={"offset": offset, "limit": limit})
     return {"count": users.count(), "offset": offset, "limit": limit,
@@ -501,7 +496,7 @@ def list_pledges(request: HttpRequest, filters: Query[PledgeFilters]) -> Any:
         qs = qs.filter(template_code=_text(filters.template))
     if _text(filters.person):
         qs = qs.filter(person__username=_text(filters.person))
-    offset, limit = _page(filters.offset, filters.limit)
+    offset, limit = page_bounds(filters.offset, filters.limit)
     qs = qs.order_by("-issued_at", "-pk")
     items = list(qs[offset:offset + limit])
     chain.record(Action.LIST, request=request, channel="api", object_type="pledge",
@@ -573,7 +568,7 @@ def list_cases(request: HttpRequest, filters: Query[CaseFilters]) -> Any:
     if filters.status:
         qs = qs.filter(status=filters.status)
     qs = qs.order_by("due_on", "pk")
-    offset, limit = _page(filters.offset, filters.limit)
+    offset, limit = page_bounds(filters.offset, filters.limit)
     today = timezone.localdate()
     items = [_case_out(request.user, c, today) for c in qs[offset:offset + limit]]
     chain.record(Action.LIST, request=request, channel="api", object_type="workflow_case",
