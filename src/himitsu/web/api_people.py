@@ -24,6 +24,7 @@ from himitsu.web.accounts.models import User
 from himitsu.web.audit import chain
 from himitsu.web.audit.models import Action
 from himitsu.web.core.errors import message
+from himitsu.web.core.views import clean_filter
 from himitsu.web.grants import services as grants
 from himitsu.web.grants.models import Grant, Source
 from himitsu.web.pledges import services as pledges
@@ -297,11 +298,6 @@ def _ctx(request: HttpRequest) -> Context:
     return Context(actor=request.user, channel="api", request=request)
 
 
-def _text(value: str) -> str:
-    """A filter value as the pages take it (no NUL, which PostgreSQL refuses in a query)."""
-    return value.replace("\x00", "").strip()[:200]
-
-
 def _named(value: str) -> str | None:
     """A name to look up, or None when it cannot name anything (a NUL character)."""
     return None if "\x00" in value else value
@@ -492,15 +488,16 @@ def list_pledges(request: HttpRequest, filters: Query[PledgeFilters]) -> Any:
     qs = access.visible_pledges(request.user).select_related("person").prefetch_related("secrets")
     if filters.status:
         qs = qs.filter(status=filters.status)
-    if _text(filters.template):
-        qs = qs.filter(template_code=_text(filters.template))
-    if _text(filters.person):
-        qs = qs.filter(person__username=_text(filters.person))
+    template, person = clean_filter(filters.template, 200), clean_filter(filters.person, 200)
+    if template:
+        qs = qs.filter(template_code=template)
+    if person:
+        qs = qs.filter(person__username=person)
     offset, limit = page_bounds(filters.offset, filters.limit)
     qs = qs.order_by("-issued_at", "-pk")
     items = list(qs[offset:offset + limit])
     chain.record(Action.LIST, request=request, channel="api", object_type="pledge",
-                 details={k: _text(v) if isinstance(v, str) else v for k, v in filters.dict().items() if v}
+                 details={k: clean_filter(v, 200) if isinstance(v, str) else v for k, v in filters.dict().items() if v}
                  | {"offset": offset, "limit": limit})
     today = pledges.today()
     return {"count": qs.count(), "offset": offset, "limit": limit, "items": [_pledge_out(p, today) for p in items]}

@@ -23,7 +23,7 @@ from himitsu.web.accounts.models import LEAVING_SOON_DAYS, AccessGroup, Departme
 from himitsu.web.audit import chain
 from himitsu.web.audit.models import Action
 from himitsu.web.core.errors import message
-from himitsu.web.core.views import posted
+from himitsu.web.core.views import posted, query_filters
 from himitsu.web.register import io as register_io
 from himitsu.web.register.services import Context
 
@@ -51,7 +51,7 @@ def leaving_filter(status: str) -> Q:
 
 
 def _people(request: HttpRequest) -> tuple[QuerySet, dict[str, str]]:
-    f = {k: request.GET.get(k, "").replace("\x00", "").strip()[:50] for k in ("department", "type", "status")}
+    f = query_filters(request, ("department", "type", "status"), 50)
     users = User.objects.select_related("department").prefetch_related("access_groups").order_by("username")
     if f["department"]:
         users = users.filter(department__code=f["department"])

@@ -18,6 +18,7 @@ from himitsu import jpdate
 from himitsu.web.accounts import access
 from himitsu.web.audit import chain
 from himitsu.web.audit.models import Action, AuditEvent
+from himitsu.web.core.views import query_filters
 
 PAGE_SIZE = 100
 OBJECT_TYPES = {
@@ -60,8 +61,7 @@ def filter_events(params: dict[str, str]) -> QuerySet:
 
 def audit_list(request: HttpRequest) -> HttpResponse:
     access.require(access.can_view_audit(request.user))
-    params = {k: request.GET.get(k, "").replace("\x00", "").strip()[:100]  # PostgreSQL refuses NUL
-              for k in ("actor", "action", "object", "ip", "from", "to")}
+    params = query_filters(request, ("actor", "action", "object", "ip", "from", "to"))
     bad_dates = [k for k in ("from", "to") if params[k] and _day(params[k], False) is None]
     page = Paginator(filter_events(params), PAGE_SIZE).get_page(request.GET.get("page"))
     page.object_list = list(page.object_list)  # read before this visit's own record is appended

@@ -41,6 +41,17 @@ def server_error(request: HttpRequest) -> HttpResponse:
     return _error(request, 500, _("Server error"), _("Something went wrong. The error was logged."))
 
 
+def clean_filter(value: str, max_length: int = 100) -> str:
+    """A filter or search value as every list takes it: no NUL (PostgreSQL refuses it in a query), trimmed,
+    at most ``max_length`` characters."""
+    return value.replace("\x00", "").strip()[:max_length]
+
+
+def query_filters(request: HttpRequest, keys: tuple[str, ...], max_length: int = 100) -> dict[str, str]:
+    """The list filters ``keys`` of a GET request, each through :func:`clean_filter` ('' when absent)."""
+    return {k: clean_filter(request.GET.get(k, ""), max_length) for k in keys}
+
+
 def posted(request: HttpRequest) -> Any:
     """The form data of a POST (even an empty one, so that it is validated), None for a GET."""
     return request.POST if request.method == "POST" else None

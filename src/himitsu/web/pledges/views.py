@@ -21,7 +21,7 @@ from himitsu.web.accounts.models import Department
 from himitsu.web.audit import chain
 from himitsu.web.audit.models import Action
 from himitsu.web.core.errors import message
-from himitsu.web.core.views import posted
+from himitsu.web.core.views import posted, query_filters
 from himitsu.web.pledges import services
 from himitsu.web.pledges.forms import IssueForm
 from himitsu.web.pledges.models import Pledge, Status
@@ -120,8 +120,7 @@ def manage(request: HttpRequest) -> HttpResponse:
     """Managers' list with filters (missing, expiring, status, template, department, person) and reminders."""
     access.require(access.can_list_pledges(request.user))
     today = timezone.localdate()
-    f = {k: request.GET.get(k, "").replace("\x00", "").strip()[:100]
-         for k in ("show", "status", "template", "department", "q")}
+    f = query_filters(request, ("show", "status", "template", "department", "q"))
     qs = access.visible_pledges(request.user).select_related("person__department")
     if f["show"] == "missing":
         qs = services.missing_pledges(qs, today)

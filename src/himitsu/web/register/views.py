@@ -22,7 +22,7 @@ from himitsu.web.accounts.models import Department
 from himitsu.web.audit import chain
 from himitsu.web.audit.models import Action
 from himitsu.web.core.errors import message
-from himitsu.web.core.views import posted
+from himitsu.web.core.views import posted, query_filters
 from himitsu.web.register import services
 from himitsu.web.register.forms import EvidenceForm, LevelForm, SecretForm
 from himitsu.web.register.labels import reason_text
@@ -54,8 +54,7 @@ def filtered(request: HttpRequest) -> tuple[QuerySet, dict[str, str]]:
     """The visible entries narrowed by the list filters (also used by the export)."""
     qs = access.visible_secrets(request.user).select_related("level", "owner_department", "responsible")
     # NUL is dropped: PostgreSQL refuses it in queries and in the audit record of the search
-    f = {k: request.GET.get(k, "").replace("\x00", "").strip()[:100]
-         for k in ("q", "level", "category", "status", "department", "sort")}
+    f = query_filters(request, ("q", "level", "category", "status", "department", "sort"))
     if f["q"]:
         qs = qs.filter(Q(title__icontains=f["q"]) | Q(management_number__icontains=f["q"])
                        | Q(summary__icontains=f["q"]))

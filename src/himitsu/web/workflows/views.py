@@ -19,7 +19,7 @@ from himitsu.web.accounts.models import Department
 from himitsu.web.audit import chain
 from himitsu.web.audit.models import Action
 from himitsu.web.core.errors import message
-from himitsu.web.core.views import posted
+from himitsu.web.core.views import posted, query_filters
 from himitsu.web.register.services import Context
 from himitsu.web.workflows import services
 from himitsu.web.workflows.forms import OpenCaseForm
@@ -48,7 +48,7 @@ def visible_or_404(request: HttpRequest, pk: int) -> Case:
 
 def case_list(request: HttpRequest) -> HttpResponse:
     access.require(access.can_list_cases(request.user))
-    f = {k: request.GET.get(k, "").replace("\x00", "").strip()[:50] for k in ("show", "kind", "department")}
+    f = query_filters(request, ("show", "kind", "department"), 50)
     if f["show"] not in SHOW:
         f["show"] = "open"
     today = timezone.localdate()
