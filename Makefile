@@ -12,7 +12,7 @@ PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-sqlite test-postgres test-fast browser bench lint messages clean
+.PHONY: install run test test-sqlite test-postgres test-fast browser servers bench lint messages clean
 
 install: $(VENV)/.installed
 
@@ -33,11 +33,19 @@ browser:
 		else echo "Install Debian's chromium and fonts-noto-cjk (sudo apt-get install chromium fonts-noto-cjk)"; exit 2; fi; \
 	fi
 
+## Debian's Samba for the scanner's SMB tests (the tests start their own smbd on 127.0.0.1).
+servers:
+	@if ! command -v smbd >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq samba >/dev/null; \
+		else echo "Install Debian's samba (sudo apt-get install samba)"; exit 2; fi; \
+	fi
+
 run: install
 	$(BIN)/himitsu serve --demo --host $(HOST) --port $(PORT)
 
 ## The whole suite on SQLite, then again on PostgreSQL (browser tests included in both).
-test: install browser test-sqlite test-postgres
+test: install browser servers test-sqlite test-postgres
 
 test-sqlite: install
 	$(BIN)/pytest -q
