@@ -79,6 +79,36 @@ MESSAGES: dict[str, str] = {
         "Register entry {number} cannot be deleted: pledges name it ({pledges}) and must keep naming it as "
         "evidence. Record that it is no longer protected (patent or secrecy) instead."),
     "document.not_found": gettext_noop("No registered document with the id {id}."),
+    "scan.permission": gettext_noop("Permission denied: {detail}"),
+    "scan.vanished": gettext_noop("The file disappeared before it could be read."),
+    "scan.loop": gettext_noop("A symbolic link leads back into the scanned folders: not followed."),
+    "scan.not_regular": gettext_noop("Not a regular file (device, pipe or socket): not read."),
+    "scan.name_encoding": gettext_noop(
+        "The name is not valid UTF-8 (Shift_JIS from an old file server?): shown with escaped bytes."),
+    "scan.too_large": gettext_noop("The file is larger than the scan's limit of {limit} bytes: not read."),
+    "scan.connection": gettext_noop("The connection to the server failed or was dropped: {detail}"),
+    "scan.auth": gettext_noop("The server refused the credentials, or none were configured: {detail}"),
+    "scan.not_found": gettext_noop("The scan target does not exist: {detail}"),
+    "scan.io": gettext_noop("The file could not be read: {detail}"),
+    "scan.timeout": gettext_noop("Reading the file took longer than the limit of {limit} seconds."),
+    "scan.target_invalid": gettext_noop(
+        "{target} is not a scan target: give a folder, smb://server/share/path or s3://bucket/prefix."),
+    "scan.credentials_in_url": gettext_noop(
+        "Do not put credentials in the target URL: set them in the environment or a credentials file."),
+    "scan.running": gettext_noop("A scan of this target is already running (run {run})."),
+    "scan.status_invalid": gettext_noop("Unknown status {status}: use new, confirmed, false_positive or resolved."),
+    "scan.comment_required": gettext_noop("Give a comment when marking a finding false positive or resolved."),
+    "scan.target_exists": gettext_noop("A scan target for {target} already exists."),
+    "scan.name_invalid": gettext_noop("The name of a scan target must be 1 to 200 characters."),
+    "scan.options_invalid": gettext_noop("The options of a scan target must be a JSON object of settings."),
+    "scan.options_secret": gettext_noop(
+        "Do not put passwords or keys in the target's options ({key}): set them in the environment or a "
+        "credentials file."),
+    "scan.interval_invalid": gettext_noop("The interval must be between 0 and {max} hours (0: only by hand)."),
+    "scan.workers_invalid": gettext_noop("The number of worker processes must be between 1 and {max}."),
+    "scan.heartbeat_lost": gettext_noop(
+        "The scan stopped reporting progress for {minutes} minutes (its process ended?); the next run resumes it."),
+    "scan.stopped": gettext_noop("The scan was stopped before it finished; the next run resumes it."),
     "access.denied": gettext_noop("You do not have permission for this action."),
     "internal.error": gettext_noop("Unexpected error ({kind}): {reason}. Set HIMITSU_DEBUG=1 for details."),
     "audit.broken": gettext_noop("The audit trail failed verification."),

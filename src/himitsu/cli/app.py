@@ -12,6 +12,7 @@ from himitsu.cli import (
     people_cmd,
     pledges_cmd,
     register_cmd,
+    scan_cmd,
     secrets_cmd,
     server_cmd,
     training_cmd,
@@ -38,3 +39,6 @@ app.add_typer(secrets_cmd.app, name="secrets", help="秘密を含む文書の登
 app.add_typer(grants_cmd.app, name="grants", help="アクセス権付与・アクセスレビュー / Access grants and reviews.")
 app.command("check", help="文書・テキストの検査 / Check files or standard input for secrets and sensitive data.")(
     check_cmd.check)
+app.command("scan", help="ファイルサーバ・共有・バケットのスキャン / Scan folders, SMB shares and S3 buckets.")(
+    scan_cmd.scan)
+app.add_typer(scan_cmd.app, name="scans", help="スキャン対象と定期実行 / Scan targets and the scheduled worker.")

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "himitsu.web.workflows",
     "himitsu.web.training",
     "himitsu.web.grants",
+    "himitsu.web.scans",
 ]
 
 MIDDLEWARE = [

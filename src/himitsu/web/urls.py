@@ -46,6 +46,7 @@ urlpatterns = [
     path("workflows/", include("himitsu.web.workflows.urls")),
     path("training/", include("himitsu.web.training.urls")),
     path("grants/", include("himitsu.web.grants.urls")),
+    path("scans/", include("himitsu.web.scans.urls")),
     path("api/v1/", api.urls),
 ]
 

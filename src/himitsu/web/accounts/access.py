@@ -434,3 +434,94 @@ def can_decide_review(user: Any, review: Any) -> bool:
     if role_of(user) is None or role_of(user) == Role.AUDITOR or user.pk is None:
         return False
     return review.reviewers.filter(pk=user.pk).exists()
+
+
+# --- Scans of file stores (スキャン) -------------------------------------------------------------------------------
+# Targets (folders, shares, buckets) are defined and run by trade-secret managers and system administrators.
+# Findings follow need-to-know: a finding about a register entry is visible to exactly those who may see the
+# entry (visible_secrets), whatever the target. Findings without an entry (personal data and credentials
+# patterns, markings no entry matched, a marked document outside the top-level locations) are visible to
+# trade-secret managers, system administrators and auditors, and to a department manager for the targets of
+# their department; never to employees (the path and snippet of an unknown document are not theirs to know).
+# An employee thus sees only findings about entries granted to them. Triage: trade-secret managers and system
+# administrators for every finding; a department manager for the visible findings of their department (about an
+# entry their department owns, or without an entry on a target of their department); auditors read only.
+# Runs and their errors (paths of unreadable files): the roles that see every finding, and a department
+# manager for their department's targets. Targets: those roles as for runs; others see the targets their
+# visible findings are on.
+SCANS_ALL = {Role.SYSTEM_ADMIN, Role.SECRET_MANAGER, Role.AUDITOR}
+
+
+def can_manage_scan_targets(user: Any) -> bool:
+    """Create, change and delete scan targets, and scan from the command line."""
+    return role_of(user) in WRITE_ALL
+
+
+def can_run_scans(user: Any, target: Any = None) -> bool:
+    """Start a scan of a target now ("run now", the CLI)."""
+    return role_of(user) in WRITE_ALL
+
+
+def can_list_scan_targets(user: Any) -> bool:
+    """The targets and runs pages: the roles that see every finding, and department managers (for their
+    department's targets and those their visible findings are on). Employees do not."""
+    return role_of(user) in SCANS_ALL | {Role.DEPT_MANAGER}
+
+
+def can_view_scans(user: Any) -> bool:
+    """The scans menu and the findings list (filtered by visible_scan_findings)."""
+    return role_of(user) is not None
+
+
+def visible_scan_findings(user: Any, qs: QuerySet | None = None) -> QuerySet:
+    from himitsu.web.scans.models import ScanFinding
+
+    qs = qs if qs is not None else ScanFinding.objects.all()
+    role = role_of(user)
+    if role in SCANS_ALL:
+        return qs
+    if role is None:
+        return qs.none()
+    allowed = Q(secret__isnull=False, secret_id__in=visible_secrets(user).values("pk"))
+    if role == Role.DEPT_MANAGER and user.department_id:
+        allowed |= Q(secret__isnull=True, target__department_id=user.department_id)
+    return qs.filter(allowed)
+
+
+def can_view_scan_finding(user: Any, finding: Any) -> bool:
+    return visible_scan_findings(user).filter(pk=finding.pk).exists()
+
+
+def can_triage_scan_finding(user: Any, finding: Any) -> bool:
+    role = role_of(user)
+    if role in WRITE_ALL:
+        return True
+    if role != Role.DEPT_MANAGER or not user.department_id or not can_view_scan_finding(user, finding):
+        return False
+    if finding.secret_id is not None:
+        return finding.secret.owner_department_id == user.department_id
+    return finding.target.department_id == user.department_id
+
+
+def can_view_scan_runs(user: Any, target: Any) -> bool:
+    """A target's runs and their errors (paths of what could not be read)."""
+    role = role_of(user)
+    if role in SCANS_ALL:
+        return True
+    return (role == Role.DEPT_MANAGER and bool(user.department_id)
+            and getattr(target, "department_id", None) == user.department_id)
+
+
+def visible_scan_targets(user: Any, qs: QuerySet | None = None) -> QuerySet:
+    from himitsu.web.scans.models import ScanTarget
+
+    qs = qs if qs is not None else ScanTarget.objects.all()
+    role = role_of(user)
+    if role in SCANS_ALL:
+        return qs
+    if role is None:
+        return qs.none()
+    mine = Q(pk__in=visible_scan_findings(user).values("target_id"))
+    if role == Role.DEPT_MANAGER and user.department_id:
+        mine |= Q(department_id=user.department_id)
+    return qs.filter(mine)

@@ -28,6 +28,7 @@ OBJECT_TYPES = {
     "pledge": _l("pledge"), "notice": _l("notice"), "training_course": _l("training course"),
     "training_completion": _l("training completion"), "workflow_case": _l("joining or leaving case"),
     "grant": _l("access grant"), "access_review": _l("access review"),
+    "scan_target": _l("scan target"), "scan_run": _l("scan run"), "scan_finding": _l("scan finding"),
 }
 
 

@@ -19,5 +19,7 @@ def himitsu(request: Any) -> dict[str, Any]:
         "can_list_people": access.can_list_people(user),
         "shows_cases_menu": access.shows_cases_menu(user),
         "can_list_reviews": access.can_list_reviews(user),
+        "can_view_scans": access.can_view_scans(user),
+        "can_list_scan_targets": access.can_list_scan_targets(user),
         "unread_notices": unread_count(user),
     }

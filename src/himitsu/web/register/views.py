@@ -32,6 +32,7 @@ from himitsu.web.register.models import (
     SecrecyStatus,
     Secret,
 )
+from himitsu.web.scans.views import locations_of as scan_places
 
 PAGE_SIZE = 50
 SORTS = {"number": "management_number", "-number": "-management_number", "title": "title",
@@ -126,6 +127,7 @@ def secret_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_edit": access.can_edit(request.user, secret),
         "evidence_notes": dict(secret.evidence.values_list("item", "note")),
         "documents": secret.documents.all(),
+        "scan_places": scan_places(request.user, secret),
         "handling_rules": secret.level.handling_rules_en if lang and lang.startswith("en")
         and secret.level.handling_rules_en else secret.level.handling_rules,
     })
