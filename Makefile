@@ -60,6 +60,7 @@ test-fast: install
 bench: install
 	$(BIN)/python -m tests.bench.run
 	$(BIN)/python -m tests.bench.detect
+	$(BIN)/python -m tests.bench.scan
 
 lint: install
 	$(BIN)/ruff check src tests

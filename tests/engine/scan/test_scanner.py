@@ -367,3 +367,36 @@ def test_placement_rules() -> None:
         ("overexposed", {"detectors": "customer-list"})]
     assert placement.evaluate(_result("/srv/pub/a.txt", _finding("email-address"), exposure="posix.world_readable"),
                               rules) == []
+
+
+def test_bad_files_are_recorded_and_the_scan_goes_on(spec: EngineSpec, tmp_path: Path) -> None:
+    """A 10 GB (sparse) file is not read, a zip bomb and a damaged document are reported, empty files are clean."""
+    from tests.engine.test_extract_fixtures import zip_bomb
+
+    root = tree(tmp_path / "t", 3)
+    with open(root / "huge.iso", "wb") as f:
+        f.truncate(10 * 1024**3)
+    (root / "bomb.zip").write_bytes(zip_bomb(tmp_path / "bomb.zip"))
+    (root / "broken.docx").write_bytes(b"PK\x03\x04 this is not a document")
+    (root / "empty.txt").write_bytes(b"")
+    report, files, _ = scan(spec, root, tmp_path / "g.sqlite")
+    assert files[str(root / "huge.iso")].error.code == "scan.too_large"
+    assert {p.code for p in files[str(root / "bomb.zip")].problems} == {"limit.ratio"}
+    assert {p.code for p in files[str(root / "broken.docx")].problems} == {"corrupt"}
+    empty = files[str(root / "empty.txt")]
+    assert empty.error is None and empty.findings == ()
+    assert report.progress.files_done == count(root) and report.progress.bytes_read < 10 * 1024**2
+
+
+def test_many_findings_of_one_kind_keep_the_strongest_and_a_count() -> None:
+    from himitsu.engine.model import Finding
+    from himitsu.engine.scan.model import MAX_PER_GROUP, group_key, keep_strongest
+
+    phones = [Finding("jp-phone", 0.5 + i / 1000, i * 20, i * 20 + 13, "090-****-0000", "jp_phone.mobile", "x")
+              for i in range(100)]
+    other = Finding("marking", 0.9, 5, 7, "極秘", "marking.body", "x")
+    kept, totals = keep_strongest([*phones[:50], other, *phones[50:]])
+    assert totals == {group_key(phones[0]): 100}
+    assert other in kept and len(kept) == MAX_PER_GROUP + 1
+    assert [f.start for f in kept if f.detector == "jp-phone"] == [p.start for p in phones[-MAX_PER_GROUP:]]
+    assert keep_strongest(phones[:5]) == (tuple(phones[:5]), {})

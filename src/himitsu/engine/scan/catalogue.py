@@ -81,6 +81,7 @@ def dump_result(result: FileResult) -> str:
         "findings": [_finding_dict(f) for f in result.findings],
         "problems": [[p.code, p.path, p.detail] for p in result.problems],
         "error": None if result.error is None else [result.error.code, result.error.detail],
+        "totals": result.totals,
     }, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
@@ -90,7 +91,8 @@ def load_result(path: str, row: Known, text: str) -> FileResult:
     return FileResult(path=path, size=row.size, mtime=row.mtime, etag=row.etag, exposure=row.exposure,
                       sha256=row.sha256, findings=tuple(_finding(d) for d in data.get("findings", ())),
                       problems=tuple(Problem(*p) for p in data.get("problems", ())),
-                      error=None if error is None else WalkError(path, error[0], error[1]))
+                      error=None if error is None else WalkError(path, error[0], error[1]),
+                      totals=data.get("totals") or {})
 
 
 class Catalogue:

@@ -43,6 +43,36 @@ class FileResult:
     findings: tuple[Finding, ...] = ()
     problems: tuple[Problem, ...] = ()
     error: WalkError | None = None
+    #: for groups of findings cut to the strongest ``MAX_PER_GROUP``: group key (:func:`group_key`) -> how many
+    #: there were (a customer list with 2,000 phone numbers keeps 20 spans and the count)
+    totals: dict[str, int] = field(default_factory=dict, compare=False)
+
+
+#: findings kept per (detector, register entry, reason) in one file; the rest are counted in ``FileResult.totals``
+MAX_PER_GROUP = 20
+
+
+def group_key(finding: Finding) -> str:
+    secret = "" if finding.secret is None else str(finding.secret.id)
+    return f"{finding.detector}\x1f{secret}\x1f{finding.reason}"
+
+
+def keep_strongest(findings: list[Finding] | tuple[Finding, ...],
+                   limit: int = MAX_PER_GROUP) -> tuple[tuple[Finding, ...], dict[str, int]]:
+    """At most ``limit`` findings per group (the strongest, in their original order), and the totals of the
+    groups that were cut."""
+    groups: dict[str, list[int]] = {}
+    for i, f in enumerate(findings):
+        groups.setdefault(group_key(f), []).append(i)
+    totals = {k: len(v) for k, v in groups.items() if len(v) > limit}
+    if not totals:
+        return tuple(findings), {}
+    keep: set[int] = set()
+    for key, idx in groups.items():
+        if key in totals:
+            idx = sorted(idx, key=lambda i: (-findings[i].score, -(findings[i].matched_chars or 0), i))[:limit]
+        keep.update(idx)
+    return tuple(f for i, f in enumerate(findings) if i in keep), totals
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from himitsu.engine.check import Engine
 from himitsu.engine.scan.catalogue import Catalogue
-from himitsu.engine.scan.model import EngineSpec, FileResult, Progress, ScanLimits, ScanReport
+from himitsu.engine.scan.model import EngineSpec, FileResult, Progress, ScanLimits, ScanReport, keep_strongest
 from himitsu.engine.scan.sources import open_source
 from himitsu.engine.scan.sources.base import Entry, ScanIOError, Source, SourceSpec, WalkError
 
@@ -41,6 +41,9 @@ ENGINE_VERSION = "1"
 FLUSH_FILES = 500
 FLUSH_SECONDS = 2.0
 PROGRESS_SECONDS = 0.2
+#: files handed to a worker process in one task: at most this many, and at most this many bytes
+BATCH_FILES = 32
+BATCH_BYTES = 8 * 1024 * 1024
 
 
 class ScanBusy(Exception):
@@ -89,8 +92,9 @@ class _Inspector:
         if sha == known_sha:
             return _Same(entry, sha)
         result = self.engine.check(data, _name(entry.path))
+        findings, totals = keep_strongest(result.findings)
         return FileResult(entry.path, len(data), entry.mtime, entry.etag, entry.exposure, sha,
-                          tuple(result.findings), tuple(result.problems))
+                          findings, tuple(result.problems), totals=totals)
 
     def close(self) -> None:
         for source in self.sources.values():
@@ -106,9 +110,10 @@ def _worker_init(spec: EngineSpec, limits: ScanLimits) -> None:
     _WORKER = _Inspector(spec, limits)
 
 
-def _worker_inspect(spec: SourceSpec, entry: Entry, known_sha: str) -> FileResult | _Same:
+def _worker_inspect(spec: SourceSpec, batch: list[tuple[Entry, str]]) -> list[FileResult | _Same]:
+    """Several files per task: one message each way for many small files."""
     assert _WORKER is not None
-    return _WORKER.inspect(spec, entry, known_sha)
+    return [_WORKER.inspect(spec, entry, known_sha) for entry, known_sha in batch]
 
 
 class Scanner:
@@ -240,8 +245,10 @@ class _Run:
         known = self.catalogue.known(spec.url)
         seen: set[str] = set()
         complete = True
-        pending: dict[Future[FileResult | _Same], Entry] = {}
-        max_pending = self.s.workers * 4
+        pending: dict[Future[list[FileResult | _Same]], list[Entry]] = {}
+        max_pending = self.s.workers * 2
+        batch: list[tuple[Entry, str]] = []
+        batch_bytes = 0
         try:
             source = open_source(spec)
         except ScanIOError as exc:
@@ -255,14 +262,25 @@ class _Run:
                 return
             done, _ = wait(list(pending), timeout=None if block else 0, return_when=FIRST_COMPLETED)
             for future in done:
-                entry = pending.pop(future)
+                entries = pending.pop(future)
                 try:
-                    answer = future.result()
+                    answers = future.result()
                 except BrokenProcessPool:
-                    self.pool = None  # a worker died (killed, out of memory): this file is an error, go on
-                    answer = FileResult(entry.path, entry.size, entry.mtime, entry.etag, entry.exposure,
-                                        error=WalkError(entry.path, "scan.io", "the worker process died"))
-                self._done(self._answer(entry, answer, spec))
+                    self.pool = None  # a worker died (killed, out of memory): these files are errors, go on
+                    answers = [FileResult(e.path, e.size, e.mtime, e.etag, e.exposure,
+                                          error=WalkError(e.path, "scan.io", "the worker process died"))
+                               for e in entries]
+                for entry, answer in zip(entries, answers, strict=True):
+                    self._done(self._answer(entry, answer, spec))
+
+        def submit() -> None:
+            nonlocal batch, batch_bytes
+            if batch:
+                pending[self._pool().submit(_worker_inspect, spec, batch)] = [e for e, _ in batch]
+                batch, batch_bytes = [], 0
+            while len(pending) >= max_pending:
+                collect(block=True)
+            collect(block=False)
 
         try:
             for item in source.walk():
@@ -303,10 +321,10 @@ class _Run:
                 if self.s.workers == 1:
                     self._done(self._inspect_now(spec, entry, known_sha))
                 else:
-                    pending[self._pool().submit(_worker_inspect, spec, entry, known_sha)] = entry
-                    while len(pending) >= max_pending:
-                        collect(block=True)
-                    collect(block=False)
+                    batch.append((entry, known_sha))
+                    batch_bytes += entry.size
+                    if len(batch) >= BATCH_FILES or batch_bytes >= BATCH_BYTES or len(pending) < self.s.workers:
+                        submit()
                 self._flush(spec.url, run_id)
                 self._tick()
         except ScanIOError as exc:  # the target itself failed (cannot connect, not found, dropped)
@@ -315,6 +333,8 @@ class _Run:
             self.progress.errors += 1
             complete = False
         finally:
+            if batch and not self.stopped:
+                submit()
             while pending:
                 collect(block=True)
             self._flush(spec.url, run_id, force=True)

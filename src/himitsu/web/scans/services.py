@@ -49,7 +49,7 @@ from himitsu import config
 from himitsu.engine.check import explain
 from himitsu.engine.model import Finding, SecretRef
 from himitsu.engine.scan import placement
-from himitsu.engine.scan.model import EngineSpec, FileResult, Progress, RuleHit, ScanLimits, ScanReport
+from himitsu.engine.scan.model import EngineSpec, FileResult, Progress, RuleHit, ScanLimits, ScanReport, group_key
 from himitsu.engine.scan.scanner import ScanBusy, Scanner
 from himitsu.engine.scan.sources import scheme_of
 from himitsu.engine.scan.sources.base import SourceSpec
@@ -421,7 +421,9 @@ class _Recorder:
         """The rows one read of a file produces (identity -> values); ``rules_only``: the placement rules' rows
         only, from detections rebuilt from the database (``weights``: id of a rebuilt finding -> its hits)."""
         def count(found: Sequence[Finding]) -> int:
-            return sum((weights or {}).get(id(f), 1) for f in found)
+            cut = {group_key(f) for f in found if group_key(f) in result.totals}
+            return (sum((weights or {}).get(id(f), 1) for f in found if group_key(f) not in cut)
+                    + sum(result.totals[k] for k in cut))
 
         groups: dict[tuple[str, int | None, str], list[Finding]] = {}
         for f in () if rules_only else result.findings:
