@@ -44,7 +44,9 @@ def _progress_display() -> Iterator[Callable[[Any], None]]:
         yield update
 
 
-def _finding_row(f: Any) -> dict[str, Any]:
+def _finding_row(f: Any, run: Any) -> dict[str, Any]:
+    """One finding of the target; ``new``: first found by this run (an unchanged file is not read again, so the
+    finding's last run may be an earlier one)."""
     from himitsu.web.scans import services
 
     secret = None
@@ -55,7 +57,7 @@ def _finding_row(f: Any) -> dict[str, Any]:
             "explanation": services.explanation(f, _), "secret": secret, "level": f.level, "score": round(f.score, 4),
             "hits": f.hits, "part": f.part, "start": f.start, "end": f.end, "snippet": f.snippet,
             "matched_chars": f.matched_chars, "exposure": f.exposure, "status": f.status,
-            "new": f.first_run_id == f.last_run_id}
+            "new": f.first_run_id == run.pk}
 
 
 def _run_row(run: Any) -> dict[str, Any]:
@@ -96,7 +98,7 @@ def scan(
             worst = 1
         if json_out:
             for f in findings:
-                emit_json(_finding_row(f))
+                emit_json(_finding_row(f, run))
             for e in errors:
                 emit_json({"target": run.target.url, "path": e.path,
                            "error": {"code": e.code, "message": services.error_message(e.code, e.detail, _)}})
@@ -120,7 +122,11 @@ def _print(run: Any, findings: list[Any], total: int, errors: list[Any], error_t
         resumed=run.resumed, errors=run.errors, vanished=run.vanished, new=run.findings_new, seconds=run.seconds),
         highlight=False)
     if findings:
-        table = Table(_("location"), _("kind"), _("register entry"), _("status"), _("explanation"))
+        table = Table()
+        # paths and explanations wrap onto further lines rather than being cut short with "…" (the location
+        # is what the reader acts on, and Japanese text has no spaces to wrap at)
+        for header in (_("location"), _("kind"), _("register entry"), _("status"), _("explanation")):
+            table.add_column(header, overflow="fold")
         kinds = dict(services.kind_labels())
         for f in findings:
             entry = f"[{f.level}] {f.secret.management_number} {f.secret.title}" if f.secret_id else f.level

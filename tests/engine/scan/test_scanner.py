@@ -330,6 +330,7 @@ def test_location_keys_fold_spellings() -> None:
     assert key("file:///srv/share") == "/srv/share"
     assert key("キャビネット: 本社2F 書庫B") is None and key("Box: 営業") is None
     assert key("Z:\\設計\\図面") == "z:/設計/図面"
+    assert key("smb://fs01:4450/開発部/") == key("\\\\fs01\\開発部") == "smb://fs01/開発部"
 
 
 def _result(path: str, *findings, exposure: str = "") -> FileResult:

@@ -89,6 +89,9 @@ def location_key(location: str) -> str | None:
         return None
     head, sep, rest = text.partition("://")
     body = rest if sep else head
+    if head == "smb" and sep:  # the server, not its port: a UNC path names none
+        host, slash, tail = body.partition("/")
+        body = host.rsplit(":", 1)[0] + slash + tail if ":" in host else body
     while "//" in body:
         body = body.replace("//", "/")
     body = body.rstrip("/")
