@@ -465,3 +465,13 @@ def test_register_entry_shows_where_it_was_found(scans):
     assert "No scan has found this entry" in prices
     ja = client_for(scans.org, "alice").get(f"/register/{scans.org.recipe.pk}/").content.decode()
     assert "Found in scans" not in ja and "スキャンで見つかった場所" in ja
+
+
+
+def test_findings_of_one_run(scans):
+    """The run page links to what that run found first; a bad run id is ignored."""
+    c = client_for(scans.org, "admin")
+    assert paths(c.get(f"/scans/?run={scans.running.pk}&present=all")) == {"p", "mynum"}
+    assert paths(c.get("/scans/?run=999999&present=all")) == set()
+    assert c.get("/scans/?run=abc").status_code == 200
+    assert f"?run={scans.run.pk}" in c.get(f"/scans/runs/{scans.run.pk}/").content.decode()

@@ -94,8 +94,8 @@ def finding_list(request: HttpRequest) -> HttpResponse:
     """The triage inbox: visible findings, filtered, with counts of the present ones by kind and status."""
     access.require(access.can_view_scans(request.user))
     visible = _findings(request.user)
-    f = query_filters(request, ("target", "kind", "status", "detector", "secret", "present", "q"), 200)
-    for key in ("target", "secret"):
+    f = query_filters(request, ("target", "kind", "status", "detector", "secret", "present", "q", "run"), 200)
+    for key in ("target", "secret", "run"):
         if not (f[key].isascii() and f[key].isdigit() and int(f[key]) <= MAX_ID):
             f[key] = ""
     if f["kind"] not in Kind.values:
@@ -113,6 +113,8 @@ def finding_list(request: HttpRequest) -> HttpResponse:
         qs = qs.filter(status=f["status"])
     if f["detector"]:
         qs = qs.filter(detector=f["detector"])
+    if f["run"]:  # what this run found first
+        qs = qs.filter(first_run_id=int(f["run"]))
     if f["secret"]:
         qs = qs.filter(secret_id=int(f["secret"]), secret__in=access.visible_secrets(request.user))
     if f["present"] != "all":
