@@ -10,8 +10,14 @@ PASSWORD = "Demo-test-pw-2026"
 
 
 @pytest.fixture
-def demo(db):
+def demo(db, monkeypatch, tmp_path):
+    """The demo in its own HIMITSU_HOME: the demo registers documents, and on PostgreSQL the ids of rolled-back
+    tests are not reused, so in a shared fingerprint index every load would add another copy of the same documents
+    (five copies make their text common, which the index ignores)."""
     from himitsu.web.core.demo import load_demo
+
+    monkeypatch.setenv("HIMITSU_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("HIMITSU_INDEX_DIR", raising=False)
 
     calls: list[tuple[int, int]] = []
     result = load_demo(PASSWORD, progress=lambda done, total: calls.append((done, total)))
@@ -23,6 +29,16 @@ def _data():
     from himitsu.web.core.demo import demo_data
 
     return demo_data()
+
+
+def _share():
+    from himitsu.web.core.demo import share_data
+
+    return share_data()
+
+
+def _shared_entries() -> set[str]:
+    return {d["secret"] for d in _share()["documents"].values()}
 
 
 def test_counts(demo):
@@ -113,9 +129,10 @@ def test_every_secret_has_history_and_audit(demo):
         assert revisions.filter(action="create", channel="demo").exists()
         audit = AuditEvent.objects.filter(object_type="secret", object_id=str(secret.pk))
         assert audit.filter(action="create", channel="demo").exists()
+        # The entries with a document in the demo share also allow the share's folder (see test_file_share_*).
         assert secret.locations.count() == len(
             next(e for e in _data()["secrets"] if e["management_number"] == secret.management_number)
-            .get("locations", []))
+            .get("locations", [])) + (secret.management_number in _shared_entries())
     assert chain.verify().ok
 
 
@@ -225,3 +242,217 @@ def test_people_and_agreements(demo):
     kanri = User.objects.get(username="kanri")
     overdue = training.overdue(kanri)
     assert {r.person.username for r in overdue} >= {"yamada.s", "ishikawa"}
+
+
+# --- the demo's file share (issue 5) ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def shared(db, monkeypatch):
+    """The demo loaded into a HIMITSU_HOME that everyone may traverse, as /work/main/var is for `make run` (the
+    test session's own home is private to the user: then nothing would be world-readable)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from himitsu.web.core.demo import load_demo
+
+    home = Path(tempfile.mkdtemp(prefix="himitsu-demo-share-", dir="/tmp"))
+    home.chmod(0o755)
+    monkeypatch.setenv("HIMITSU_HOME", str(home))
+    monkeypatch.delenv("HIMITSU_INDEX_DIR", raising=False)
+    result = load_demo(PASSWORD)
+    result["home"] = home
+    yield result
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def _by_file(target) -> dict[str, set[tuple[str, str, str | None]]]:
+    """Relative path in the share -> (kind, detector, management number) of its present findings."""
+    from pathlib import Path
+
+    out: dict[str, set[tuple[str, str, str | None]]] = {}
+    for f in target.findings.filter(present=True).select_related("secret"):
+        rel = str(Path(f.path).relative_to(target.url))
+        out.setdefault(rel, set()).add((f.kind, f.detector, f.secret.management_number if f.secret else None))
+    return out
+
+
+def test_file_share_is_registered_written_and_scanned(shared):
+    from himitsu.web.core.demo import share_folder
+    from himitsu.web.register.models import SecretDocument, StorageLocation
+    from himitsu.web.scans import services as scans
+    from himitsu.web.scans.models import RunStatus, ScanRun, ScanTarget, Trigger
+
+    data = _share()
+    root = share_folder()
+    assert root == shared["home"] / "demo-share" and (root / data["marker"]).is_file()
+
+    # Documents registered for 極秘 and 秘 entries whose register location is on \\fs01 (fingerprints only).
+    docs = SecretDocument.objects.select_related("secret__level")
+    assert {d.secret.management_number for d in docs} == _shared_entries() == {
+        "DEV-2024-001", "MFG-2023-001", "GA-2024-001", "DEV-2023-003"}
+    assert {d.secret.level.name for d in docs} == {"極秘", "秘"}
+    assert all(d.fingerprints > 0 and d.added_by == "kanri" for d in docs)
+    for number in _shared_entries():
+        entry = next(e for e in _data()["secrets"] if e["management_number"] == number)
+        assert any(loc.startswith("\\\\fs01\\") for loc in entry["locations"])
+        doc = next(d for d in data["documents"].values() if d["secret"] == number)
+        allowed = StorageLocation.objects.get(secret__management_number=number, location__startswith=str(root))
+        assert (allowed.kind, allowed.location) == ("path", f"{root / doc['allowed']}/")
+
+    target = ScanTarget.objects.get()
+    assert (target.name, target.url, target.interval_hours, target.enabled) == ("デモ共有フォルダ", str(root), 24, True)
+    run = ScanRun.objects.get(target=target)
+    assert (run.status, run.trigger, run.files_seen, run.files_read) == (
+        RunStatus.FINISHED, Trigger.CLI, len(data["files"]), len(data["files"]))
+    # The catalogue of what was seen is kept for the next (scheduled) scan, which reads nothing unchanged.
+    assert scans.catalogue_path(target).is_file()
+    assert shared["share"] == {"documents": 4, "files": len(data["files"]), "target": target.pk,
+                               "findings": target.findings.count()}
+
+
+def test_file_share_findings_per_file(shared):
+    from himitsu.web.scans.models import ScanTarget
+
+    target = ScanTarget.objects.get()
+    found = _by_file(target)
+    for spec in _share()["files"]:
+        kinds = {k for k, _, _ in found.get(spec["path"], set())}
+        assert kinds == set(spec["expect"]), spec["path"]
+    harmless = [f["path"] for f in _share()["files"] if not f["expect"]]
+    assert len(harmless) >= 5 and not set(harmless) & set(found)
+
+    def has(path: str) -> set[tuple[str, str, str | None]]:
+        return found[path]
+
+    assert has("開発部/焼結条件/L3/【極秘】焼結条件表_3号機_rev4.txt") == {
+        ("detection", "registered-secret", "DEV-2024-001"), ("detection", "marking", None)}
+    assert has("全社共有/製造部より/新人教育_サイジング工程の勘所.txt") == {
+        ("detection", "registered-secret", "MFG-2023-001"), ("misplaced", "", "MFG-2023-001"),
+        ("overexposed", "", "MFG-2023-001")}
+    assert ("misplaced", "", "DEV-2024-001") in has("開発部/旧サーバ移行データ/焼結条件メモ_2019.txt")  # Shift_JIS
+    assert ("misplaced", "", "GA-2024-001") in has("個人/佐藤/持ち帰り/経営会議メモ_設備投資.txt")
+    assert has("総務部/人事/【極秘】2027年4月_組織変更案_第2稿.txt") == {
+        ("detection", "marking", None), ("unregistered", "", None), ("misplaced", "", None)}
+    customers = has("個人/阿部/同期フォルダ/展示会来場者リスト_2026.csv")
+    assert {("detection", "customer-list", None), ("overexposed", "", None)} <= customers
+    assert ("detection", "encrypted-archive", None) in has("営業部/受領ファイル/仕入先カタログ_2026.zip")
+
+    rows = target.findings.all()
+    assert {"detection", "misplaced", "overexposed", "unregistered"} == set(rows.values_list("kind", flat=True))
+    reasons = set(rows.values_list("reason", flat=True))
+    assert {"placement.outside_allowed", "placement.marked_outside", "marking.unregistered",
+            "exposure.posix.world_readable"} <= reasons
+    assert "placement.no_locations" not in reasons  # every registered document's entry allows a share folder
+    for text in [d["text"] for d in _share()["documents"].values()]:
+        for row in rows:  # never the document's text in a finding
+            assert not row.snippet or row.snippet not in text or len(row.snippet) < 12
+
+
+def test_file_share_triage_and_review_lists(shared):
+    from himitsu.web.accounts.models import User
+    from himitsu.web.audit import chain
+    from himitsu.web.audit.models import AuditEvent
+    from himitsu.web.scans import services as scans
+    from himitsu.web.scans.models import ScanFinding, Status
+
+    statuses = Counter(ScanFinding.objects.values_list("status", flat=True))
+    assert statuses[Status.CONFIRMED] == 1 and statuses[Status.FALSE_POSITIVE] == 1 and statuses[Status.NEW] >= 10
+    confirmed = ScanFinding.objects.get(status=Status.CONFIRMED)
+    assert (confirmed.kind, confirmed.secret.management_number, confirmed.status_by.username) == (
+        "misplaced", "MFG-2023-001", "inoue")
+    false = ScanFinding.objects.get(status=Status.FALSE_POSITIVE)
+    assert (false.kind, false.detector, false.status_by.username) == ("detection", "encrypted-archive", "kanri")
+    assert confirmed.comment and false.comment
+    assert AuditEvent.objects.filter(object_type="scan_finding", channel="demo").count() == 2
+    assert chain.verify().ok
+
+    kanri = User.objects.get(username="kanri")
+    # DEV-2023-003's document is registered but on no scanned share: the register and reality disagree.
+    assert [s.management_number for s in scans.registered_not_found(kanri)] == ["DEV-2023-003"]
+    assert scans.unregistered_marked(kanri).count() == 1
+
+
+def test_file_share_files(shared):
+    import io
+    import stat
+    import zipfile
+
+    from himitsu.web.core.demo import share_folder
+
+    root = share_folder()
+    by_path = {f["path"]: f for f in _share()["files"]}
+    for path, spec in by_path.items():
+        assert stat.S_IMODE((root / path).stat().st_mode) == int(spec["mode"], 8), path
+    old = (root / "開発部/旧サーバ移行データ/焼結条件メモ_2019.txt").read_bytes()
+    with pytest.raises(UnicodeDecodeError):
+        old.decode("utf-8")
+    assert old.decode("cp932") == by_path["開発部/旧サーバ移行データ/焼結条件メモ_2019.txt"]["text"]
+    spec = by_path["営業部/受領ファイル/仕入先カタログ_2026.zip"]["zip"]
+    archive = zipfile.ZipFile(io.BytesIO((root / "営業部/受領ファイル/仕入先カタログ_2026.zip").read_bytes()))
+    [name] = archive.namelist()
+    assert archive.getinfo(name).flag_bits & 1
+    with pytest.raises(RuntimeError):
+        archive.read(name)
+    assert archive.read(name, pwd=spec["password"].encode()).decode() == spec["members"][name]
+    customers = (root / "個人/阿部/同期フォルダ/展示会来場者リスト_2026.csv").read_text(encoding="utf-8")
+    assert customers.count("090-0000-") == 8 and "@example.com" in customers
+
+
+def test_file_share_visible_on_the_findings_pages(shared, client):
+    from himitsu.web.accounts import access
+    from himitsu.web.accounts.models import User
+    from himitsu.web.scans.models import ScanFinding
+
+    for username in ["kanri", "sato", "tanaka.a", "kansa"]:
+        user = User.objects.get(username=username)
+        client.force_login(user)
+        assert client.get("/scans/").status_code == 200, username
+        visible = access.visible_scan_findings(user)
+        for finding in visible[:3]:
+            assert client.get(f"/scans/findings/{finding.pk}/").status_code == 200, (username, finding.pk)
+        client.logout()
+    # Need-to-know: an employee sees only findings about entries granted to them.
+    tanaka = User.objects.get(username="tanaka.a")
+    seen = set(access.visible_scan_findings(tanaka).values_list("secret__management_number", flat=True))
+    assert seen and seen <= set(access.visible_secrets(tanaka).values_list("management_number", flat=True))
+    assert ScanFinding.objects.exclude(pk__in=access.visible_scan_findings(tanaka)).exists()
+
+
+def test_file_share_refuses_a_foreign_folder(db, monkeypatch, tmp_path):
+    from himitsu.web.core.demo import load_demo
+    from himitsu.web.register.models import Secret
+
+    monkeypatch.setenv("HIMITSU_HOME", str(tmp_path))
+    (tmp_path / "demo-share").mkdir()
+    (tmp_path / "demo-share" / "own.txt").write_text("not the demo's")
+    with pytest.raises(RuntimeError, match="not the demo's file share"):
+        load_demo(PASSWORD)
+    assert not Secret.objects.exists()  # all or nothing
+    assert (tmp_path / "demo-share" / "own.txt").read_text() == "not the demo's"
+
+
+def test_file_share_is_replaced_by_a_new_demo(db, monkeypatch, tmp_path):
+    """A later demo (a new database, the same HIMITSU_HOME: `rm var/himitsu.sqlite3; make run`) writes the share
+    anew and scans it from scratch, not from the catalogue the old database's target left (on SQLite the new
+    target gets the same id)."""
+    from django.db import transaction
+
+    from himitsu.web.core.demo import load_demo, share_folder
+    from himitsu.web.register.models import Secret
+    from himitsu.web.scans.models import ScanRun
+
+    monkeypatch.setenv("HIMITSU_HOME", str(tmp_path))
+
+    class Forget(Exception):
+        pass
+
+    with pytest.raises(Forget), transaction.atomic():
+        first = load_demo(PASSWORD)
+        (share_folder() / "leftover.txt").write_text("x")
+        raise Forget
+    assert not Secret.objects.exists() and (share_folder() / "leftover.txt").exists()
+    again = load_demo(PASSWORD)
+    assert again["loaded"] and again["share"]["findings"] == first["share"]["findings"] > 10
+    assert not (share_folder() / "leftover.txt").exists()
+    assert ScanRun.objects.get().files_read == len(_share()["files"])

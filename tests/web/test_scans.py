@@ -611,3 +611,14 @@ def test_serve_polls_until_stopped(world):
     worker.serve(stop_event=stopped)
     again.refresh_from_db()
     assert again.status == RunStatus.QUEUED
+
+
+def test_a_run_by_hand_moves_the_schedule(world):
+    org = world
+    services.update_target(ctx(org), org.target, interval_hours=24)
+    before = timezone.now()
+    run = services.run_target(ctx(org), org.target, trigger=Trigger.CLI)
+    assert run.status == RunStatus.FINISHED, (run.error_code, run.error_params)
+    org.target.refresh_from_db()
+    assert org.target.next_run_at >= before + timedelta(hours=24)
+    assert worker.run_due(timezone.now()) == []  # not due again right after

@@ -4,12 +4,21 @@ Register entries go through the same path as the import and the API (``resolve.f
 ``SecretForm`` -> ``services.save``), so every entry is validated, scored, given a hash-linked
 revision and an audit record exactly like one typed in by hand. Review dates are written in the
 data as offsets from today, so the demo shows overdue reviews whenever it is loaded.
+
+Then the demo's file share (catalog/demo_share.yaml, issue 5): documents registered for a few entries, a folder
+written under HIMITSU_HOME, defined as a scan target, scanned once through the scan services, and a few findings
+triaged — so that the findings pages have content.
 """
 
 from __future__ import annotations
 
+import hashlib
+import shutil
+import struct
+import zlib
 from collections.abc import Callable
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.hashers import make_password
@@ -25,6 +34,7 @@ from himitsu.web.register.forms import SecretForm
 from himitsu.web.register.models import EvidenceAnswer, Secret
 
 DATA_FILE = "demo_company.yaml"
+SHARE_FILE = "demo_share.yaml"
 CHANNEL = "demo"
 
 # Keys of a `secrets` entry that are not register fields of the same name.
@@ -137,13 +147,163 @@ def _people_and_agreements(data: dict[str, Any], users: dict[str, User], departm
                 secrets=list(access.visible_secrets(person)), duration_years=3))
 
 
+# --- the demo's file share (issue 5) -------------------------------------------------------------------------------
+
+def share_data() -> dict[str, Any]:
+    """The demo's file share as written in the catalogue (shared, cached: do not modify)."""
+    return load(SHARE_FILE)
+
+
+def share_folder() -> Path:
+    """Where the demo writes its file share: HIMITSU_HOME/demo-share."""
+    from himitsu import config
+
+    return config.home() / share_data()["folder"]
+
+
+def _crc_table() -> list[int]:
+    table = []
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ 0xEDB88320 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+def _zipcrypto(data: bytes, password: bytes, check: int, header: bytes) -> bytes:
+    """``data`` encrypted with the traditional PKWARE cipher (what ``zip -P`` writes): the 12-byte header
+    (11 bytes of ``header`` and the CRC's high byte) followed by the data."""
+    table = _crc_table()
+    keys = [0x12345678, 0x23456789, 0x34567890]
+
+    def update(byte: int) -> None:
+        keys[0] = (keys[0] >> 8) ^ table[(keys[0] ^ byte) & 0xFF]
+        keys[1] = ((keys[1] + (keys[0] & 0xFF)) * 134775813 + 1) & 0xFFFFFFFF
+        keys[2] = (keys[2] >> 8) ^ table[(keys[2] ^ (keys[1] >> 24)) & 0xFF]
+
+    for byte in password:
+        update(byte)
+    out = bytearray()
+    for byte in header[:11] + bytes([check]) + data:
+        temp = (keys[2] | 2) & 0xFFFF
+        out.append(byte ^ (((temp * (temp ^ 1)) >> 8) & 0xFF))
+        update(byte)
+    return bytes(out)
+
+
+def encrypted_zip(members: dict[str, bytes], password: str) -> bytes:
+    """A password-protected ZIP (stored members, traditional PKWARE encryption, UTF-8 names): Python's zipfile
+    reads such archives but cannot write them. The random header is derived from the member, so the same input
+    gives the same bytes."""
+    local, central = bytearray(), bytearray()
+    flags, method, dos_time, dos_date = 0x0001 | 0x0800, 0, 0, (2026 - 1980) << 9 | 4 << 5 | 1
+    for name, data in members.items():
+        raw_name = name.encode("utf-8")
+        crc = zlib.crc32(data)
+        header = hashlib.sha256(raw_name + data).digest()
+        body = _zipcrypto(data, password.encode("utf-8"), crc >> 24, header)
+        offset = len(local)
+        local += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, flags, method, dos_time, dos_date, crc, len(body),
+                             len(data), len(raw_name), 0) + raw_name + body
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, flags, method, dos_time, dos_date, crc,
+                               len(body), len(data), len(raw_name), 0, 0, 0, 0, 0o100640 << 16, offset) + raw_name
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(central), len(local), 0)
+    return bytes(local + central + end)
+
+
+def _file_bytes(spec: dict[str, Any], docs: dict[str, dict[str, Any]]) -> bytes:
+    if "document" in spec:
+        return docs[spec["document"]]["text"].encode("utf-8")
+    if "zip" in spec:
+        members = {name: text.encode("utf-8") for name, text in spec["zip"]["members"].items()}
+        return encrypted_zip(members, spec["zip"]["password"])
+    return spec["text"].encode(spec.get("encoding", "utf-8"))
+
+
+def _write_share(data: dict[str, Any]) -> Path:
+    """Write the share's folders and files with their modes (folders 0755, so that a file's own mode decides
+    whether everyone can read it). A folder left by an earlier demo (it holds the marker file) is replaced;
+    any other folder of that name is refused rather than overwritten."""
+    root = share_folder()
+    if root.exists():
+        if not (root / data["marker"]).is_file():
+            raise RuntimeError(f"{root} exists and is not the demo's file share: move it away to load the demo")
+        shutil.rmtree(root)
+    docs = data["documents"]
+    files = {root / spec["path"]: spec for spec in data["files"]}
+    leaves = [*(root / d["allowed"] / "-" for d in docs.values()), *files]
+    folders = {root} | {parent for path in leaves for parent in path.parents if root in parent.parents}
+    for folder in sorted(folders, key=lambda p: len(p.parts)):
+        folder.mkdir(exist_ok=True)
+        folder.chmod(0o755)
+    for path, spec in files.items():
+        path.write_bytes(_file_bytes(spec, docs))
+        path.chmod(int(str(spec["mode"]), 8))
+    return root
+
+
+def _file_share(users: dict[str, User], today: date) -> dict[str, Any]:
+    """Register the share's documents, write the share, add its folders to the entries as allowed storage
+    locations, define it as a scan target, scan it once and triage a few findings — all through the services."""
+    from himitsu.web.register.documents import add_documents
+    from himitsu.web.scans import services as scans
+    from himitsu.web.scans.models import RunStatus, ScanFinding, ScanTarget, Trigger
+
+    data = share_data()
+    ctx = services.Context(actor=users[data["actor"]], channel=CHANNEL)
+    entries = {e["management_number"]: e for e in demo_data()["secrets"]}
+    secrets = {s.management_number: s for s in Secret.objects.filter(
+        management_number__in=[d["secret"] for d in data["documents"].values()])}
+    root = _write_share(data)
+    for doc in data["documents"].values():
+        add_documents(ctx, secrets[doc["secret"]], [(doc["name"], doc["text"].encode("utf-8"))])
+
+    # The register's locations are the company's UNC paths (\\fs01\...), which never match a folder on this
+    # server: for the demo, the share's folder standing for each one is added as an allowed location of kind path
+    # (a new revision of the entry, as an edit in the app would make).
+    for doc in data["documents"].values():
+        entry = entries[doc["secret"]]
+        row = secret_row({**entry, "locations": [*entry.get("locations", []), f"{root / doc['allowed']}/"]}, today)
+        fd = resolve.form_data(row)
+        form = SecretForm(fd.values, instance=secrets[doc["secret"]], actor=ctx.actor, unresolved=fd.unresolved)
+        if not form.is_valid():
+            raise RuntimeError(f"demo share: {doc['secret']} is invalid: {form.errors.get_json_data()}")
+        services.save(ctx, form)
+
+    spec = data["target"]
+    target = scans.create_target(ctx, name=spec["name"], url=str(root), interval_hours=int(spec["interval_hours"]))
+    # A catalogue left under HIMITSU_HOME by an earlier database would make the scan see nothing new.
+    scans._drop_catalogue(target)
+    run = scans.run_target(ctx, ScanTarget.objects.get(pk=target.pk), trigger=Trigger.CLI)
+    if run.status != RunStatus.FINISHED:
+        raise RuntimeError(f"demo share: the scan ended {run.status} ({run.error_code} {run.error_params})")
+
+    for decision in data.get("triage", []):
+        rows = ScanFinding.objects.filter(target=target, path=str(root / decision["path"]), kind=decision["kind"])
+        if decision.get("detector"):
+            rows = rows.filter(detector=decision["detector"])
+        found = list(rows)
+        if len(found) != 1:
+            raise RuntimeError(f"demo share: {len(found)} findings to triage for {decision}")
+        by = services.Context(actor=users[decision["by"]], channel=CHANNEL)
+        scans.set_status(by, found[0], decision["status"], decision["comment"])
+    return {"documents": len(data["documents"]), "files": len(data["files"]), "target": target.pk,
+            "findings": ScanFinding.objects.filter(target=target).count()}
+
+
 def load_demo(password: str, *, progress: Callable[[int, int], Any] | None = None) -> dict[str, Any]:
     """Create the demo company in an empty register; every demo user gets ``password``.
 
     Returns ``{"loaded": False, "reason": "not_empty"}`` if any register entry exists, and
     ``{"loaded": False, "reason": "conflict", "conflicts": [...]}`` if a department, user or group
     of the demo already exists; nothing is changed then. Raises RuntimeError if the demo data
-    itself is invalid (a bug in demo_company.yaml).
+    itself is invalid (a bug in demo_company.yaml or demo_share.yaml), or if HIMITSU_HOME/demo-share exists
+    but was not written by an earlier demo; the database is left unchanged then.
+
+    After the company, its file share (``_file_share``): registered documents, the folder
+    HIMITSU_HOME/demo-share, a scan target of it scanned once, a few findings triaged; summed up
+    under ``share`` in the result.
     """
     if not password:
         raise ValueError("the demo users need a password")
@@ -211,6 +371,7 @@ def load_demo(password: str, *, progress: Callable[[int, int], Any] | None = Non
                 progress(done, total)
 
         _people_and_agreements(data, users, departments, today)
+        share = _file_share(users, today)
 
     logins = [users[name] for name in data.get("logins", []) if name in users]
     return {
@@ -219,5 +380,6 @@ def load_demo(password: str, *, progress: Callable[[int, int], Any] | None = Non
         "users": len(users),
         "groups": len(data["groups"]),
         "secrets": total,
+        "share": share,
         "logins": [{"username": u.username, "role": str(u.role), "display_name": u.display_name} for u in logins],
     }

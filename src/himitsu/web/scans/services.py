@@ -691,6 +691,9 @@ def _finish(ctx: Context, run: ScanRun, recorder: _Recorder, report: ScanReport)
         code = first.code if first is not None else "scan.connection"
         params = {"detail": first.detail if first is not None else "", "target": failed[0]}
         return _close(ctx, run, RunStatus.FAILED, error_code=code, error_params=params, extra=extra)
+    hours = ScanTarget.objects.filter(pk=run.target_id, enabled=True).values_list("interval_hours", flat=True).first()
+    if run.trigger != Trigger.SCHEDULE and hours:  # a scheduled target's next run counts from a run by hand too
+        ScanTarget.objects.filter(pk=run.target_id).update(next_run_at=timezone.now() + timedelta(hours=hours))
     return _close(ctx, run, RunStatus.FINISHED, extra=extra)
 
 
