@@ -622,3 +622,13 @@ def test_a_run_by_hand_moves_the_schedule(world):
     org.target.refresh_from_db()
     assert org.target.next_run_at >= before + timedelta(hours=24)
     assert worker.run_due(timezone.now()) == []  # not due again right after
+
+
+def test_a_file_with_many_hits_keeps_the_strongest_and_counts_all(world):
+    """A list of 60 phone numbers: the catalogue keeps 20 spans of the detector, the finding counts all 60."""
+    org = world
+    rows = "\n".join(f"顧客{i:02d} 電話 090-1234-{5600 + i:04d}" for i in range(60))
+    write(org.place / "共有" / "電話一覧.txt", "電話番号一覧\n" + rows + "\n")
+    scan(org)
+    phone = ScanFinding.objects.get(target=org.target, path__endswith="電話一覧.txt", detector="jp-phone")
+    assert phone.hits == 60
