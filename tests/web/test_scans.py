@@ -632,3 +632,12 @@ def test_a_file_with_many_hits_keeps_the_strongest_and_counts_all(world):
     scan(org)
     phone = ScanFinding.objects.get(target=org.target, path__endswith="電話一覧.txt", detector="jp-phone")
     assert phone.hits == 60
+
+
+def test_a_killed_run_is_marked_interrupted_by_the_next(world):
+    org = world
+    dead = ScanRun.objects.create(target=org.target, trigger=Trigger.CLI, status=RunStatus.RUNNING,
+                                  started_at=timezone.now(), heartbeat_at=timezone.now())
+    run = scan(org)
+    dead.refresh_from_db()
+    assert run.status == RunStatus.FINISHED and dead.status == RunStatus.INTERRUPTED and dead.finished_at

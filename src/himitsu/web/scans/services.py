@@ -678,6 +678,9 @@ def _save_counters(run: ScanRun, recorder: _Recorder, report: ScanReport | None 
 
 
 def _finish(ctx: Context, run: ScanRun, recorder: _Recorder, report: ScanReport) -> ScanRun:
+    # this run held the target's catalogue lock: an older run still marked running was killed (it resumed here)
+    ScanRun.objects.filter(target_id=run.target_id, status=RunStatus.RUNNING, pk__lt=run.pk).update(
+        status=RunStatus.INTERRUPTED, error_code="scan.stopped", finished_at=timezone.now())
     for error in report.errors:  # what the walk could not list, and a target that failed as a whole
         recorder._error(error.path, error.code, error.detail)
     recorder.flush()
