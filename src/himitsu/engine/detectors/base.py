@@ -7,6 +7,7 @@ Checksums and other validation live in a ``validate`` hook, not inside a regex. 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
@@ -35,13 +36,48 @@ class Detector:
     def finding(self, part: TextPart | str, start: int, end: int, score: float, reason: str, snippet: str,
                 **params: Any) -> Finding:
         template = self.reasons.get(reason, reason)
-        try:
-            text = template.format(**params)
-        except (KeyError, IndexError):
+        if "{" in template or "}" in template:  # without braces, format() gives the template back
+            try:
+                text = template.format(**params)
+            except (KeyError, IndexError):
+                text = template
+        else:
             text = template
         path = part if isinstance(part, str) else part.path
-        return Finding(detector=self.id, score=score, start=start, end=end, snippet=snippet, reason=reason,
-                       explanation=text, part=path, params=params)
+        return _new_finding(self.id, score, start, end, snippet, reason, text, path, params)
+
+
+def _dataclass_init_is_plain(cls: type) -> bool:
+    """True when ``cls`` is a dataclass whose generated ``__init__`` only stores its arguments (no slots, no
+    ``__post_init__``, the fields :func:`_new_finding` fills, in that order, ``secret`` and ``matched_chars``
+    None by default)."""
+    fields = dataclasses.fields(cls)
+    defaults = {f.name: f.default for f in fields}
+    return (tuple(f.name for f in fields) == _FINDING_FIELDS and not hasattr(cls, "__slots__")
+            and not hasattr(cls, "__post_init__") and "__dict__" in dir(cls) and all(f.init for f in fields)
+            and defaults["secret"] is None and defaults["matched_chars"] is None)
+
+
+_FINDING_FIELDS = ("detector", "score", "start", "end", "snippet", "reason", "explanation", "part", "secret",
+                   "matched_chars", "params")
+
+
+def _new_finding(detector: str, score: float, start: int, end: int, snippet: str, reason: str, explanation: str,
+                 part: str, params: dict[str, Any]) -> Finding:
+    """``Finding(...)`` with ``secret`` and ``matched_chars`` None: the object the dataclass ``__init__`` makes
+    (the same attributes, in the same order), without its one ``object.__setattr__`` call per field that a
+    frozen dataclass pays (a customer list makes hundreds of thousands of findings)."""
+    if not _FAST_FINDING:
+        return Finding(detector=detector, score=score, start=start, end=end, snippet=snippet, reason=reason,
+                       explanation=explanation, part=part, params=params)
+    f = _object_new(Finding)
+    f.__dict__.update(detector=detector, score=score, start=start, end=end, snippet=snippet, reason=reason,
+                      explanation=explanation, part=part, secret=None, matched_chars=None, params=params)
+    return f
+
+
+_object_new = object.__new__
+_FAST_FINDING = _dataclass_init_is_plain(Finding)
 
 
 def _each_part(detector: Detector, extraction: Extraction, context: Any) -> Iterator[Finding]:
@@ -64,7 +100,10 @@ DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 
 def ascii_digits(value: str) -> str:
     """The digits of ``value`` in ASCII, everything else dropped: ``"１２３4-5"`` -> ``"12345"``."""
-    return "".join(ch for ch in value.translate(DIGITS) if "0" <= ch <= "9")
+    return _NOT_ASCII_DIGIT.sub("", value if value.isascii() else value.translate(DIGITS))  # DIGITS: no ASCII keys
+
+
+_NOT_ASCII_DIGIT = re.compile("[^0-9]")
 
 
 def word_pattern(words: Iterable[str]) -> re.Pattern[str]:
@@ -80,6 +119,7 @@ class ContextWords:
         self.words = tuple(words)
         self.window = window
         self._rx = word_pattern(self.words)
+        self._candidates = candidate_pattern(self.words)
 
     def near(self, text: str, start: int, end: int) -> str | None:
         """The context word closest to ``text[start:end]`` within the window, or None."""
@@ -89,38 +129,195 @@ class ContextWords:
         """A lookup for many matches in one text (one per ``detect`` call)."""
         return NearFinder(self, text)
 
+    def find_all(self, text: str) -> list[tuple[int, int, str]]:
+        """``(start, end, word)`` of every match of ``word_pattern(words)`` in ``text``, as its ``finditer``
+        gives them: the pattern is tried only where :func:`candidate_pattern` matches (where a word can
+        start), which is several times faster than letting the case-insensitive alternation try every
+        position."""
+        rx, candidates = self._rx, self._candidates
+        if candidates is None:
+            return [(m.start(), m.end(), m.group()) for m in rx.finditer(text)]
+        found: list[tuple[int, int, str]] = []
+        pos = 0
+        match = rx.match
+        for c in candidates.finditer(text):
+            at = c.start()
+            if at < pos:
+                continue
+            m = match(text, at)
+            if m is not None:
+                pos = m.end()
+                found.append((at, pos, m.group()))
+        return found
+
+
+#: the characters besides an ASCII letter's two cases that ``re.IGNORECASE`` matches with it
+_ASCII_FOLDS = {"i": "\u0130\u0131", "k": "\u212a", "s": "\u017f"}
+
+
+def case_variants(ch: str) -> set[str] | None:
+    """Every character that ``re.IGNORECASE`` matches with the literal ``ch`` (a superset), or None when that
+    is not known here (a cased character outside ASCII)."""
+    if ch.isascii():
+        if not ch.isalpha():
+            return {ch}
+        return {ch.lower(), ch.upper(), *_ASCII_FOLDS.get(ch.lower(), "")}
+    if ch.lower() == ch and ch.upper() == ch:
+        return {ch}  # uncased: re matches it exactly even when ignoring case
+    return None
+
+
+def candidate_pattern(words: Iterable[str]) -> re.Pattern[str] | None:
+    """A case-sensitive pattern matching (at least) at every offset where ``word_pattern(words)`` can match:
+    a character that can begin a word, followed by one that can be a word's second character (or that is a
+    one-character word itself). It starts with a character class, so ``re`` skips to candidates in C. None
+    when the words hold an empty word or a cased character outside ASCII among their first two."""
+    words = tuple(words)
+    if not words or not all(words):
+        return None
+    first: set[str] = set()
+    second: set[str] = set()
+    single: set[str] = set()
+    for word in words:
+        heads = [case_variants(ch) for ch in word[:2]]
+        if any(h is None for h in heads):
+            return None
+        first |= heads[0]  # type: ignore[operator]
+        if len(word) == 1:
+            single |= heads[0]  # type: ignore[operator]
+        else:
+            second |= heads[1]  # type: ignore[operator]
+
+    def char_class(chars: set[str]) -> str:
+        return "[" + "".join(re.escape(c) for c in sorted(chars)) + "]"
+
+    rest = [f"(?<={char_class(single)})"] if single else []
+    if second:
+        rest.append(f"(?={char_class(second)})")
+    return re.compile(char_class(first) + "(?:" + "|".join(rest) + ")")
+
+
+#: the lookups of a NearFinder index the whole text once the windows searched add up to a quarter of it
+_INDEX_EARLY = 4
+
 
 class NearFinder:
     """Context-word lookups in one text: each searches the window around its match, until the windows
     searched add up to the length of the text; then the words of the whole text are found once and
-    looked up by bisection, so a list with 100,000 phone numbers costs one pass, not 100,000 windows."""
+    looked up by bisection, so a list with 100,000 phone numbers costs one pass, not 100,000 windows.
+
+    The whole text is indexed earlier, once the windows add up to a quarter of it; until the original
+    switch, a lookup then gives what the window search would have: the words of the text lying inside the
+    window, unless a word of the text crosses an edge of the window (the window search could find something
+    else inside it there: "住所在地" holds 住所 for the text, 所在地 for a window starting after 住), when
+    the window is searched as before. The words are literals matched ignoring case, so a search in
+    ``[lo, hi)`` starting outside every word of the text finds the text's own words in ``[lo, hi)``."""
 
     def __init__(self, words: ContextWords, text: str) -> None:
         self.words, self.text, self.calls = words, text, 0
+        self._switched = False  # True once lookups use the index of the whole text only
         self._starts: list[int] | None = None
         self._found: list[tuple[int, int, str]] = []
+        self._window = words.window
+        self._size = len(text)
+        self._early = words._candidates is not None
+
+    def _index(self) -> list[int]:
+        self._found = self.words.find_all(self.text)
+        self._starts = [s for s, _, _ in self._found]
+        return self._starts
 
     def __call__(self, start: int, end: int) -> str | None:
         self.calls += 1
-        window = self.words.window
-        lo, hi = max(0, start - window), min(len(self.text), end + window)
-        if self._starts is None and self.calls * 2 * window > len(self.text):
-            self._found = [(m.start(), m.end(), m.group()) for m in self.words._rx.finditer(self.text)]
-            self._starts = [s for s, _, _ in self._found]
-        if self._starts is None:
-            candidates: Iterable[tuple[int, int, str]] = (
-                (m.start(), m.end(), m.group()) for m in self.words._rx.finditer(self.text, lo, hi))
+        window = self._window
+        lo = start - window
+        if lo < 0:
+            lo = 0
+        hi = end + window
+        if hi > self._size:
+            hi = self._size
+        starts = self._starts
+        if not self._switched:
+            reach = self.calls * 2 * window
+            if reach > self._size:
+                self._switched = True
+            elif self._early and reach * _INDEX_EARLY > self._size:
+                return self._near_exact(start, end, lo, hi)
+            else:
+                return self._search(start, end, lo, hi)
+        if starts is None:
+            starts = self._index()
+        i = bisect.bisect_left(starts, lo)
+        j = bisect.bisect_right(starts, hi, i)
+        if i == j:
+            return None  # the common case in a long list: no word near this match
+        best: str | None = None
+        best_distance = 0
+        for w_start, w_end, word in self._found[i:j]:
+            if w_end > hi or (start <= w_start and w_end <= end):
+                continue  # beyond the window, or part of the match itself
+            distance = start - w_end if w_end <= start else max(0, w_start - end)
+            if best is None or distance < best_distance:
+                best, best_distance = word, distance
+        return best
+
+    def _near_exact(self, start: int, end: int, lo: int, hi: int) -> str | None:
+        """What ``_search`` gives, from the index where no word of the text crosses ``lo`` or ``hi``."""
+        starts = self._starts
+        if starts is None:
+            starts = self._index()
+        found = self._found
+        i = bisect.bisect_left(starts, lo)
+        if i and found[i - 1][1] > lo:
+            return self._search(start, end, lo, hi)
+        j = bisect.bisect_left(starts, hi, i)
+        if i == j:
+            return None
+        if found[j - 1][1] > hi:
+            return self._search(start, end, lo, hi)
+        best: str | None = None
+        best_distance = 0
+        for w_start, w_end, word in found[i:j]:
+            if start <= w_start and w_end <= end:
+                continue
+            distance = start - w_end if w_end <= start else max(0, w_start - end)
+            if best is None or distance < best_distance:
+                best, best_distance = word, distance
+        return best
+
+    def _search(self, start: int, end: int, lo: int, hi: int) -> str | None:
+        """The closest word, searching the window ``[lo, hi)`` only: ``finditer(text, lo, hi)`` of the words'
+        pattern, which is tried only where the candidate pattern matches (searched up to ``hi`` too)."""
+        best: str | None = None
+        best_distance = 0
+        text, rx, candidates = self.text, self.words._rx, self.words._candidates
+        spans: Iterable[tuple[int, int, re.Match[str]]]
+        if candidates is None:
+            spans = ((m.start(), m.end(), m) for m in rx.finditer(text, lo, hi))
         else:
-            found = self._found[bisect.bisect_left(self._starts, lo):bisect.bisect_right(self._starts, hi)]
-            candidates = (f for f in found if f[1] <= hi)
-        best: tuple[int, str] | None = None
-        for w_start, w_end, word in candidates:
+            spans = self._window_matches(candidates, lo, hi)
+        for w_start, w_end, m in spans:
             if start <= w_start and w_end <= end:
                 continue  # part of the match itself ("mail@..." is no context for an address)
             distance = start - w_end if w_end <= start else max(0, w_start - end)
-            if best is None or distance < best[0]:
-                best = (distance, word)
-        return None if best is None else best[1]
+            if best is None or distance < best_distance:
+                best, best_distance = m.group(), distance
+        return best
+
+    def _window_matches(self, candidates: re.Pattern[str], lo: int, hi: int) -> list[tuple[int, int, re.Match[str]]]:
+        """``(start, end, match)`` of each match of ``rx.finditer(text, lo, hi)``."""
+        found = []
+        text, match = self.text, self.words._rx.match
+        pos = lo
+        for c in candidates.finditer(text, lo, hi):
+            at = c.start()
+            if at < pos:
+                continue
+            m = match(text, at, hi)
+            if m is not None:
+                pos = m.end()
+                found.append((at, pos, m))
+        return found
 
 
 def by_first_character(alternatives: Iterable[str]) -> str:
@@ -212,14 +409,16 @@ def number_starts(part: TextPart, context: Any = None) -> list[int] | None:
 def _number_starts(text: str, hits: list[int]) -> list[int]:
     out: list[int] = []
     end = -1
+    run_from = _NUMBER_RUN.match
     for hit in hits:
         if hit < end:
             continue  # in the run already expanded
         lo = hit
         while lo > 0 and text[lo - 1] in NUMBER_CHARS:
             lo -= 1
-        end = hit
-        while end < len(text) and text[end] in NUMBER_CHARS:
-            end += 1
-        out.extend(i for i in range(lo, end) if text[i] in _NUMBER_STARTS)
+        end = run_from(text, hit).end()  # the run of NUMBER_CHARS from hit on (maybe empty)
+        out.extend([i for i, ch in enumerate(text[lo:end], lo) if ch in _NUMBER_STARTS])
     return out
+
+
+_NUMBER_RUN = re.compile("[" + "".join(re.escape(c) for c in sorted(NUMBER_CHARS)) + "]*")

@@ -27,6 +27,8 @@ EXAMPLE_SUFFIXES = (".example", ".test", ".invalid", ".localhost")
 #: "image@2x.png" and friends are file names, not addresses
 FILE_SUFFIXES = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "css", "js", "py", "txt", "html", "pdf",
                            "zip", "json", "xml", "md", "ts", "mjs", "ico"})
+#: subdomains of the documentation names: "mail.example.com"
+_DOT_EXAMPLE_DOMAINS = tuple("." + e for e in EXAMPLE_DOMAINS)
 _SECOND_LEVEL = frozenset({"co", "ne", "or", "ac", "go", "ad", "ed", "gr", "lg", "com", "net", "org", "gov", "edu"})
 
 
@@ -52,7 +54,7 @@ class EmailAddressDetector(Detector):
         local, _, domain = value.replace("＠", "@").rpartition("@")
         if not local or len(local) > 64 or local[0] == "." or local[-1] == "." or ".." in local:
             return False
-        if any(ch not in _LOCAL_CHARS for ch in local):
+        if not _LOCAL_CHARS.issuperset(local):
             return False
         if self.domain_pattern.fullmatch(domain) is None:
             return False
@@ -75,8 +77,7 @@ class EmailAddressDetector(Detector):
                 continue
             domain = d.group().lower()
             snippet = mask(text[start:at], domain)
-            if domain in EXAMPLE_DOMAINS or domain.endswith(EXAMPLE_SUFFIXES) or any(
-                    domain.endswith("." + e) for e in EXAMPLE_DOMAINS):
+            if domain in EXAMPLE_DOMAINS or domain.endswith(EXAMPLE_SUFFIXES) or domain.endswith(_DOT_EXAMPLE_DOMAINS):
                 yield self.finding(part, start, d.end(), self.score_example, "email.example", snippet, domain=domain)
                 continue
             word = near(start, d.end())

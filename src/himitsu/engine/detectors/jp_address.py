@@ -161,17 +161,25 @@ _PREFECTURE_SET = frozenset(PREFECTURES)
 
 def _mask(text: str, start: int, end: int, shown: tuple[int, int]) -> str:
     """Prefecture and municipality as they are, a postal code's first three digits, the rest masked."""
-    out, digits = [], 0
-    for i in range(start, end):
-        ch = text[i]
-        if i < shown[0]:  # the postal code in front
-            digits += ch in _ALL_DIGITS
-            out.append("*" if ch in _ALL_DIGITS and digits > 3 else ch)
-        elif i < shown[1] or ch in " \u3000":
-            out.append(ch)
-        else:
-            out.append("*")
-    return "".join(out)
+    code_end = min(max(shown[0], start), end)  # before it: the postal code in front
+    name_end = max(code_end, min(shown[1], end))  # before it: shown as it is
+    code = text[start:code_end]
+    if code:
+        seen = 0
+        for k, ch in enumerate(code):
+            if ch in _ALL_DIGITS:
+                seen += 1
+                if seen == 3:
+                    code = code[:k + 1] + code[k + 1:].translate(_DIGITS_MASKED)
+                    break
+    rest = text[name_end:end]
+    if " " in rest or "\u3000" in rest:
+        rest = _NOT_SPACE.sub("*", rest)
+    else:
+        rest = "*" * len(rest)
+    return code + text[code_end:name_end] + rest
 
 
 _ALL_DIGITS = frozenset("0123456789０１２３４５６７８９")
+_DIGITS_MASKED = str.maketrans(dict.fromkeys(_ALL_DIGITS, "*"))
+_NOT_SPACE = re.compile("[^ \u3000]")

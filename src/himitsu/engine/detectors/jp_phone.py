@@ -39,6 +39,8 @@ _SERVICES: tuple[tuple[str, int, str], ...] = (
     ("060", 11, "mobile"), ("070", 11, "mobile"), ("080", 11, "mobile"), ("090", 11, "mobile"),
 )
 
+#: prefix -> (length, kind) of _SERVICES; every 4-digit prefix precedes every 3-digit one there
+_SERVICE_PREFIXES = {prefix: (length, kind) for prefix, length, kind in reversed(_SERVICES)}
 
 #: how each kind is named in explanations (msgids; translated at the edge)
 KIND_LABELS = {"mobile": gettext_noop("mobile"), "landline": gettext_noop("landline"), "ip": gettext_noop("IP (050)"),
@@ -49,9 +51,10 @@ def kind_of(digits: str) -> str | None:
     """The kind of a national number (leading 0), or None when it is not a valid Japanese number."""
     if digits[1:] in "123456789012" or len(set(digits[-8:])) == 1:
         return None  # "0123456789", "090-0000-0000": counting, not calling
-    for prefix, length, kind in _SERVICES:
-        if digits.startswith(prefix):
-            return kind if len(digits) == length else None
+    service = _SERVICE_PREFIXES.get(digits[:4]) or _SERVICE_PREFIXES.get(digits[:3])
+    if service is not None:  # the first of _SERVICES whose prefix it has (the 4-digit ones come first)
+        length, kind = service
+        return kind if len(digits) == length else None
     # landline: 0 + area code + local exchange (never starting with 0) + 4 digits = 10 digits
     if len(digits) == 10 and digits[0] == "0" and digits[1] != "0" and digits[2] != "0":
         return "landline"
@@ -93,7 +96,8 @@ class JpPhoneDetector(Detector):
 
     def parse(self, value: str) -> tuple[str, str, bool] | None:
         """(kind, national digits, grouped) of a candidate, or None when it is not a valid number."""
-        value = value.translate(_ASCII)
+        if not value.isascii():  # _ASCII maps full-width characters only
+            value = value.translate(_ASCII)
         international = value.startswith("+81")
         body = value[3:].replace("(0)", "", 1) if international else value
         digits = ("0" if international else "") + ascii_digits(body)
