@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from himitsu.cli import app
+from tests.scan_files import open_folder, write
 
 runner = CliRunner()
 SECRET = ("焼結炉の温度プロファイルは第一ゾーンで八百五十度、第二ゾーンで千百二十度とし、保持時間は四十五分とする。"
@@ -46,23 +45,13 @@ def the_run(rows: list[dict]) -> dict:
     return row
 
 
-def write(path: Path, text: str, mode: int = 0o600) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.parent.chmod(0o755)
-    path.write_text(text, encoding="utf-8")
-    path.chmod(mode)
-    return path
-
-
 @pytest.fixture
 def folder(tmp_path, monkeypatch):
     """A private HIMITSU_HOME and index for this test, and a world-traversable folder to scan."""
     monkeypatch.setenv("HIMITSU_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HIMITSU_INDEX_DIR", str(tmp_path / "index"))
-    root = Path(tempfile.mkdtemp(prefix="himitsu-scancli-", dir="/tmp"))
-    root.chmod(0o755)
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
+    with open_folder("himitsu-scancli-") as root:
+        yield root
 
 
 @pytest.fixture

@@ -17,8 +17,6 @@ The folder (world-readable folders, so that the POSIX exposure rule can fire)::
 from __future__ import annotations
 
 import fcntl
-import shutil
-import tempfile
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -37,6 +35,7 @@ from himitsu.web.register.models import StorageLocation
 from himitsu.web.register.services import Context
 from himitsu.web.scans import services, worker
 from himitsu.web.scans.models import Kind, RunStatus, ScanError, ScanFinding, ScanRun, ScanTarget, Status, Trigger
+from tests.scan_files import open_folder, write
 
 ROLES = ["admin", "manager", "devlead", "saleslead", "alice", "bob", "auditor"]
 
@@ -73,18 +72,8 @@ def place(tmp_path, monkeypatch):
     parents are private to the user, so the folder lives directly under the system's temporary folder)."""
     monkeypatch.setenv("HIMITSU_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HIMITSU_INDEX_DIR", str(tmp_path / "index"))
-    root = Path(tempfile.mkdtemp(prefix="himitsu-scan-"))
-    root.chmod(0o755)
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
-
-
-def write(path: Path, text: str, mode: int = 0o600) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.parent.chmod(0o755)
-    path.write_text(text, encoding="utf-8")
-    path.chmod(mode)
-    return path
+    with open_folder() as root:
+        yield root
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from himitsu.engine.scan.sources import open_source, scheme_of
 from himitsu.engine.scan.sources.base import Entry, ScanIOError, SourceSpec, WalkError
 from himitsu.engine.scan.sources.local import LocalSource
 from tests.corpus import CORPUS
+from tests.scan_files import open_folder, write
 
 KEY = b"scanner-test-key-0123456789abcdef"
 PAGES = sorted((CORPUS / "library" / "ja").iterdir())
@@ -133,30 +133,20 @@ def test_world_readable_needs_every_folder_open(tmp_path: Path) -> None:
 
 
 def test_world_readable_in_an_open_tree() -> None:
-    base = Path(tempfile.mkdtemp(prefix="himitsu-open-", dir="/tmp"))
-    try:
-        base.chmod(0o755)
-        (base / "a.txt").write_text("x")
-        (base / "a.txt").chmod(0o644)
-        (base / "b.txt").write_text("x")
-        (base / "b.txt").chmod(0o640)
+    with open_folder("himitsu-open-") as base:
+        write(base / "a.txt", "x", 0o644)
+        write(base / "b.txt", "x", 0o640)
         walked = {Path(e.path).name: e.exposure for e in LocalSource(SourceSpec(str(base))).walk()}
-        assert walked == {"a.txt": "posix.world_readable", "b.txt": ""}
-    finally:
-        shutil.rmtree(base)
+    assert walked == {"a.txt": "posix.world_readable", "b.txt": ""}
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become nobody")
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_permission_denied_is_recorded_as_nobody() -> None:
     """As root nothing is denied: a forked child becomes nobody and walks a tree with a closed folder and file."""
-    base = Path(tempfile.mkdtemp(prefix="himitsu-perm-", dir="/tmp"))
-    try:
-        base.chmod(0o755)
-        (base / "ok.txt").write_text("社内の連絡事項", encoding="utf-8")
-        (base / "ok.txt").chmod(0o644)
-        (base / "secret.txt").write_text("x")
-        (base / "secret.txt").chmod(0o600)
+    with open_folder("himitsu-perm-") as base:
+        write(base / "ok.txt", "社内の連絡事項", 0o644)
+        write(base / "secret.txt", "x", 0o600)
         (base / "closed").mkdir(mode=0o700)
         (base / "closed" / "inside.txt").write_text("x")
         read_end, write_end = os.pipe()
@@ -184,8 +174,6 @@ def test_permission_denied_is_recorded_as_nobody() -> None:
             result = json.loads(pipe.read() or b"{}")
         os.waitpid(pid, 0)
         assert result == {"closed": "scan.permission", "ok.txt": "read", "secret.txt": "scan.permission"}
-    finally:
-        shutil.rmtree(base)
 
 
 # -- the scanner and its catalogue -----------------------------------------------------------------
