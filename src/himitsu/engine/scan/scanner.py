@@ -64,6 +64,12 @@ def _open_engine(spec: EngineSpec, limits: ScanLimits) -> Engine:
                   resolve=secrets.get)
 
 
+def _failed(entry: Entry, code: str, detail: str) -> FileResult:
+    """The result of a file that could not be read (no findings)."""
+    return FileResult(entry.path, entry.size, entry.mtime, entry.etag, entry.exposure,
+                      error=WalkError(entry.path, code, detail[:500]))
+
+
 def _name(path: str) -> str:
     return posixpath.basename(path.replace("\\", "/")) or path
 
@@ -86,8 +92,7 @@ class _Inspector:
         try:
             data = self.source(spec).read(entry, self.limits.max_file_bytes)
         except ScanIOError as exc:
-            return FileResult(entry.path, entry.size, entry.mtime, entry.etag, entry.exposure,
-                              error=WalkError(entry.path, exc.code, exc.detail[:500]))
+            return _failed(entry, exc.code, exc.detail)
         sha = hashlib.sha256(data).hexdigest()
         if sha == known_sha:
             return _Same(entry, sha)
@@ -267,9 +272,7 @@ class _Run:
                     answers = future.result()
                 except BrokenProcessPool:
                     self.pool = None  # a worker died (killed, out of memory): these files are errors, go on
-                    answers = [FileResult(e.path, e.size, e.mtime, e.etag, e.exposure,
-                                          error=WalkError(e.path, "scan.io", "the worker process died"))
-                               for e in entries]
+                    answers = [_failed(e, "scan.io", "the worker process died") for e in entries]
                 for entry, answer in zip(entries, answers, strict=True):
                     self._done(self._answer(entry, answer, spec))
 
@@ -313,8 +316,7 @@ class _Run:
                     self._tick()
                     continue
                 if entry.size > limit:
-                    self._done(FileResult(entry.path, entry.size, entry.mtime, entry.etag, entry.exposure,
-                                          error=WalkError(entry.path, "scan.too_large", str(limit))))
+                    self._done(_failed(entry, "scan.too_large", str(limit)))
                     continue
                 self.progress.bytes_total += entry.size
                 known_sha = k.sha256 if k is not None and k.state == self.state and not self.s.full else ""
