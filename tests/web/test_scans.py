@@ -630,3 +630,20 @@ def test_a_killed_run_is_marked_interrupted_by_the_next(world):
     run = scan(org)
     dead.refresh_from_db()
     assert run.status == RunStatus.FINISHED and dead.status == RunStatus.INTERRUPTED and dead.finished_at
+
+
+
+def test_a_new_target_does_not_inherit_a_catalogue_left_at_its_id(world):
+    """After a database reset ids start again; a catalogue file left under HIMITSU_HOME at the new target's id must
+    not make its first scan see the files as unchanged."""
+    org = world
+    scan(org)
+    kept = services.catalogue_path(org.target).read_bytes()
+    last = ScanTarget.objects.order_by("-pk").first().pk
+    for pk in range(last + 1, last + 4):  # the ids the next target may get
+        services.catalogue_path(ScanTarget(pk=pk)).write_bytes(kept)
+    ScanTarget.objects.filter(pk=org.target.pk).update(url="/elsewhere")
+    again = services.create_target(ctx(org), name="共有サーバ（再作成）", url=str(org.place))
+    assert last < again.pk <= last + 3 and not services.catalogue_path(again).exists()
+    run = services.run_target(ctx(org), again)
+    assert run.unchanged == 0 and run.files_read == run.files_seen > 0

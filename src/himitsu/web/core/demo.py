@@ -273,8 +273,6 @@ def _file_share(users: dict[str, User], today: date) -> dict[str, Any]:
 
     spec = data["target"]
     target = scans.create_target(ctx, name=spec["name"], url=str(root), interval_hours=int(spec["interval_hours"]))
-    # A catalogue left under HIMITSU_HOME by an earlier database would make the scan see nothing new.
-    scans._drop_catalogue(target)
     run = scans.run_target(ctx, ScanTarget.objects.get(pk=target.pk), trigger=Trigger.CLI)
     if run.status != RunStatus.FINISHED:
         raise RuntimeError(f"demo share: the scan ended {run.status} ({run.error_code} {run.error_params})")

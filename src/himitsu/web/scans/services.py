@@ -262,6 +262,7 @@ def create_target(ctx: Context, name: str, url: str, options: dict[str, Any] | N
             raise InputError("scan.target_exists", target=url)
         target.save()
         _audit_target(ctx, Action.CREATE, target, _target_snapshot(target))
+    _drop_catalogue(target)  # a catalogue left at this id by an earlier database would make scans see nothing new
     return target
 
 
@@ -804,13 +805,6 @@ PROBLEMS: dict[str, str] = {
     "limit.text": gettext_noop("More text than the inspection limit: the rest was not inspected."),
     "limit.time": gettext_noop("Inspecting the file took longer than the time limit: stopped."),
 }
-
-
-def _fill(template: str, params: Any) -> str:
-    try:
-        return template.format(**(params if isinstance(params, dict) else {}))
-    except (KeyError, IndexError, ValueError, AttributeError):
-        return template
 
 
 def explanation(finding: ScanFinding, translate: Callable[[str], str] = lambda s: s) -> str:
