@@ -106,6 +106,9 @@ def test_prefilter_is_there():
     part = TextPart("", "電話 03-1234-5678、社外秘", "text")
     assert prefilter.starts(part, "numbers")
     assert number_starts(part) == [3, 4, 6, 7, 8, 9, 11, 12, 13, 14]  # the digits of the run " 03-1234-5678"
+    assert number_starts(part, min_digits=12) == []  # 10 digits: no My Number, corporate or card number there
+    wide = TextPart("", "番号 1234 5678 9012、電話 03-1234-5678", "text")
+    assert number_starts(wide, min_digits=12) == [3, 4, 5, 6, 8, 9, 10, 11, 13, 14, 15, 16]
     assert prefilter.starts(part, "marking") == [16, 18]  # 社外秘 and its 秘
     assert prefilter.starts(TextPart("", "plain text", "text"), "marking") == []
 
@@ -198,3 +201,19 @@ def test_offsets_hold_for_any_character_width(text, monkeypatch):
                  key=lambda f: (f.part, f.start, f.end, f.detector))
     assert new == old
     assert len(new) >= 3
+
+
+def test_compiled_grouping_equals_the_python_one(monkeypatch):
+    """The C pass that sorts the Hyperscan hits, turns byte offsets into character offsets and groups them
+    (``_text.group_hits``) gives what the Python reference gives, on text of every character width."""
+    assert prefilter._group_hits is not None, "the C extension is built by make install"
+    rng = random.Random(23)
+    pieces = [*PLANTS, "a", " ", "\n", "𠮷", "\ud800", "😀", "ｱ", "東京", "秘", "03-", "1234", "＠", "@x.jp"]
+    texts = ["", "plain", *("".join(rng.choice(pieces) for _ in range(rng.randint(1, 40))) for _ in range(300))]
+    for text in texts:
+        compiled = prefilter._scan(text)
+        monkeypatch.setattr(prefilter, "COMPILED", False)
+        reference = prefilter._scan(text)
+        monkeypatch.setattr(prefilter, "COMPILED", True)
+        assert compiled == reference, text
+    assert any(hits for text in texts for hits in prefilter._scan(text).values())

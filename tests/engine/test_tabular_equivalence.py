@@ -316,7 +316,7 @@ def test_phone_kind_matches_reference() -> None:
         assert jp_phone.kind_of(digits) == reference_kind_of(digits), digits
 
 
-def reference_number_starts(text: str, hits: list[int]) -> list[int]:
+def reference_number_starts(text: str, hits: list[int], min_digits: int = 9) -> list[int]:
     out: list[int] = []
     end = -1
     for hit in hits:
@@ -328,7 +328,8 @@ def reference_number_starts(text: str, hits: list[int]) -> list[int]:
         end = hit
         while end < len(text) and text[end] in base.NUMBER_CHARS:
             end += 1
-        out.extend(i for i in range(lo, end) if text[i] in base._NUMBER_STARTS)
+        if sum(text[i] in "0123456789０１２３４５６７８９" for i in range(lo, end)) >= min_digits:
+            out.extend(i for i in range(lo, end) if text[i] in base._NUMBER_STARTS)
     return out
 
 
@@ -339,3 +340,6 @@ def test_number_starts_match_reference() -> None:
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
         hits = sorted({rng.randint(0, len(text)) for _ in range(rng.randint(0, 5))})
         assert base._number_starts(text, hits) == reference_number_starts(text, hits), (text, hits)
+        min_digits = rng.choice([9, 10, 12, 13])
+        assert base._number_starts(text, hits, min_digits) == reference_number_starts(text, hits, min_digits), (
+            text, hits, min_digits)

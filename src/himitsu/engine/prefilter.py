@@ -30,6 +30,10 @@ try:
     import hyperscan as _hs
 except ImportError:  # optional dependency: the detectors then scan their whole text
     _hs = None
+try:
+    from himitsu.engine._text import group_hits as _group_hits
+except ImportError:  # the C extension not built: the same in Python
+    _group_hits = None
 
 __all__ = ["AVAILABLE", "ENABLED", "char_class", "findings", "finditer", "groups", "literal", "register", "shared",
            "starts"]
@@ -37,10 +41,13 @@ __all__ = ["AVAILABLE", "ENABLED", "char_class", "findings", "finditer", "groups
 AVAILABLE: bool = _hs is not None
 #: False: no prefilter and no shared cache, every detector scans every part alone (the old path)
 ENABLED: bool = True
+#: False: the hits are sorted and grouped in Python (the reference of the C pass, for the tests)
+COMPILED: bool = True
 
 _GROUPS: dict[str, tuple[bytes, ...]] = {}
 _LOCK = threading.Lock()
-_compiled: tuple[Any, tuple[str, ...], tuple[str, ...], int] | None = None  # (database, group per id, groups, n)
+#: (database, group per id, groups, number of groups, group number per id)
+_compiled: tuple[Any, tuple[str, ...], tuple[str, ...], int, bytes] | None = None
 _local = threading.local()
 _MISSING = object()
 _PARTS = "prefilter.parts"  # the key of the per-part states in Context.cache
@@ -72,10 +79,11 @@ def register(group: str, expressions: Iterable[bytes]) -> str:
     return group
 
 
-def _database() -> tuple[Any, tuple[str, ...], tuple[str, ...]] | None:
+def _database() -> tuple[Any, tuple[str, ...], tuple[str, ...], bytes] | None:
     """The compiled groups (compiled again when a group was registered since) with the group of each
-    expression id and the group names, or None when Hyperscan cannot compile them here (a CPU without the
-    instructions it needs, say): then there is no prefilter."""
+    expression id, the group names and the group number of each id (bytes; empty past 255 groups), or None
+    when Hyperscan cannot compile them here (a CPU without the instructions it needs, say): then there is no
+    prefilter."""
     global _compiled, _broken
     with _LOCK:
         if _compiled is None or _compiled[3] != len(_GROUPS):
@@ -90,8 +98,10 @@ def _database() -> tuple[Any, tuple[str, ...], tuple[str, ...]] | None:
             except Exception as exc:  # hyperscan.error and friends: fall back to whole-text scans
                 _broken = f"{type(exc).__name__}: {exc}"
                 db = None
-            _compiled = (db, tuple(owners), tuple(_GROUPS), len(_GROUPS))
-        return None if _compiled[0] is None else _compiled[:3]
+            names = tuple(_GROUPS)
+            numbers = bytes(names.index(o) for o in owners) if len(names) < 256 else b""
+            _compiled = (db, tuple(owners), names, len(_GROUPS), numbers)
+        return None if _compiled[0] is None else (*_compiled[:3], _compiled[4])
 
 
 def _scan(text: str) -> dict[str, list[int]] | None:
@@ -99,7 +109,7 @@ def _scan(text: str) -> dict[str, list[int]] | None:
     compiled = _database()
     if compiled is None:
         return None
-    db, owners, names = compiled
+    db, owners, names, numbers = compiled
     data = text.encode("utf-8", "surrogatepass")
     hits: list[tuple[int, int]] = []
 
@@ -111,6 +121,8 @@ def _scan(text: str) -> dict[str, list[int]] | None:
         scratch = _local.scratch = _hs.Scratch(db)
         _local.db = db
     db.scan(data, match_event_handler=on_match, scratch=scratch)
+    if _group_hits is not None and COMPILED and numbers:
+        return dict(zip(names, _group_hits(data, hits, numbers, len(names)), strict=True))
     out: dict[str, list[int]] = {name: [] for name in names}
     if not hits:
         return out

@@ -396,18 +396,24 @@ _NUMBER_GROUP = prefilter.register("numbers", [
     + prefilter.char_class("0123456789０１２３４５６７８９") + b"){8}"])
 
 
-def number_starts(part: TextPart, context: Any = None) -> list[int] | None:
-    """Every offset where a number of 9 digits or more (grouped or not) may start, sorted, or None when
-    there is no prefilter: the digits, parentheses and plus signs of the runs of ``NUMBER_CHARS`` holding
-    at least 9 digits."""
+def number_starts(part: TextPart, context: Any = None, min_digits: int = 9) -> list[int] | None:
+    """Every offset where a number of ``min_digits`` digits or more (grouped or not; at least 9) may start,
+    sorted, or None when there is no prefilter: the digits, parentheses and plus signs of the runs of
+    ``NUMBER_CHARS`` holding at least ``min_digits`` digits. A detector whose matches all hold 12 digits asks
+    for 12, and then does not try every digit of every 10-digit phone number of a customer list."""
     hits = prefilter.starts(part, _NUMBER_GROUP, context)
     if hits is None:
         return None
-    return prefilter.shared(context, part, "number-starts", lambda: _number_starts(part.text, hits))
+    runs = prefilter.shared(context, part, "number-runs", lambda: _number_runs(part.text, hits))
+    if min_digits <= 9:
+        return prefilter.shared(context, part, "number-starts", lambda: _starts_in(part.text, runs, 9))
+    return prefilter.shared(context, part, ("number-starts", min_digits),
+                            lambda: _starts_in(part.text, runs, min_digits))
 
 
-def _number_starts(text: str, hits: list[int]) -> list[int]:
-    out: list[int] = []
+def _number_runs(text: str, hits: list[int]) -> list[tuple[int, int, int]]:
+    """``(start, end, digits)`` of each maximal run of ``NUMBER_CHARS`` holding one of ``hits``."""
+    runs: list[tuple[int, int, int]] = []
     end = -1
     run_from = _NUMBER_RUN.match
     for hit in hits:
@@ -417,8 +423,24 @@ def _number_starts(text: str, hits: list[int]) -> list[int]:
         while lo > 0 and text[lo - 1] in NUMBER_CHARS:
             lo -= 1
         end = run_from(text, hit).end()  # the run of NUMBER_CHARS from hit on (maybe empty)
-        out.extend([i for i, ch in enumerate(text[lo:end], lo) if ch in _NUMBER_STARTS])
+        run = text[lo:end]
+        runs.append((lo, end, len(run) - len(_ANY_DIGIT.sub("", run))))
+    return runs
+
+
+def _starts_in(text: str, runs: list[tuple[int, int, int]], min_digits: int) -> list[int]:
+    out: list[int] = []
+    for lo, end, digits in runs:
+        if digits >= min_digits:
+            out.extend([i for i, ch in enumerate(text[lo:end], lo) if ch in _NUMBER_STARTS])
     return out
 
 
+def _number_starts(text: str, hits: list[int], min_digits: int = 9) -> list[int]:
+    """The starts of :func:`number_starts` for the trigger ``hits`` (without the per-inspection cache)."""
+    return _starts_in(text, _number_runs(text, hits), min_digits)
+
+
+#: one digit, half or full width (removed to count the digits of a run)
+_ANY_DIGIT = re.compile("[0-9０-９]")
 _NUMBER_RUN = re.compile("[" + "".join(re.escape(c) for c in sorted(NUMBER_CHARS)) + "]*")

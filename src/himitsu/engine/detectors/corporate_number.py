@@ -80,7 +80,7 @@ class CorporateNumberDetector(LabelledNumber, Detector):
     def detect(self, part: TextPart, context: Any = None) -> Iterator[Finding]:
         text = part.text
         near = self.context_words.finder(text)
-        starts = number_starts(part, context) if self.pattern is CorporateNumberDetector.pattern else None
+        starts = number_starts(part, context, 13) if self.pattern is CorporateNumberDetector.pattern else None
         for m in prefilter.finditer(self.pattern, text, starts):
             start = m.start()
             invoice = start > 0 and text[start - 1] in "TＴ"

@@ -94,7 +94,7 @@ class CreditCardDetector(Detector):
     def detect(self, part: TextPart, context: Any = None) -> Iterator[Finding]:
         text = part.text
         near = self.context_words.finder(text)
-        starts = number_starts(part, context) if self.pattern is CreditCardDetector.pattern else None
+        starts = number_starts(part, context, 13) if self.pattern is CreditCardDetector.pattern else None
         for m in prefilter.finditer(self.pattern, text, starts):
             value = m.group()
             if not self.validate(value):

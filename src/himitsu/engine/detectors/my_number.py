@@ -75,7 +75,7 @@ class MyNumberDetector(LabelledNumber, Detector):
     def detect(self, part: TextPart, context: Any = None) -> Iterator[Finding]:
         text = part.text
         near = self.context_words.finder(text)
-        starts = number_starts(part, context) if self.pattern is MyNumberDetector.pattern else None
+        starts = number_starts(part, context, 12) if self.pattern is MyNumberDetector.pattern else None
         for m in prefilter.finditer(self.pattern, text, starts):
             if not self.validate(m.group()):
                 continue
