@@ -16,7 +16,7 @@ PORT ?= 8000
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.lock pyproject.toml setup.py src/himitsu/engine/_siphash.c src/himitsu/engine/_match.c src/himitsu/engine/_siphash24.h src/himitsu/engine/_text.c
+$(VENV)/.installed: requirements.lock pyproject.toml setup.py src/himitsu/engine/_siphash.c src/himitsu/engine/_match.c src/himitsu/engine/_siphash24.h src/himitsu/engine/_text.c src/himitsu/engine/_xlsx.c
 	@test -n "$(PYTHON)" || { echo "Python 3.12+ not found (pyenv install 3.12, or set PYTHON=...)"; exit 2; }
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 12), sys.version' \
 		|| { echo "$(PYTHON) is older than 3.12"; exit 2; }

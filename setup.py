@@ -18,6 +18,11 @@ setup(
             extra_compile_args=["-O3"],
         ),
         Extension(
+            "himitsu.engine._xlsx",
+            [f"{_ENGINE}/_xlsx.c"],
+            extra_compile_args=["-O3"],
+        ),
+        Extension(
             "himitsu.engine._match",
             [f"{_ENGINE}/_match.c"],
             depends=[f"{_ENGINE}/_siphash24.h"],

@@ -50,6 +50,11 @@ from himitsu.engine.extract.base import (
 )
 from himitsu.engine.model import TextPart
 
+try:
+    from himitsu.engine import _xlsx as _xlsx_c
+except ImportError:  # the C extension is not built: the lxml reader does all the work
+    _xlsx_c = None  # type: ignore[assignment]
+
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 S = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
@@ -363,8 +368,27 @@ _HF = {S + "oddHeader": "header", S + "evenHeader": "header", S + "firstHeader":
        S + "oddFooter": "footer", S + "evenFooter": "footer", S + "firstFooter": "footer"}
 
 
+#: whether :func:`_sheet_text` may use the compiled reader (tests turn it off to compare with the lxml one)
+COMPILED_SHEETS = True
+
+
 def _sheet_text(data: bytes, strings: list[str], path: str) -> tuple[str, str, str]:
-    """(rows, header, footer) of one worksheet, streamed so a large sheet does not become a large tree."""
+    """(rows, header, footer) of one worksheet, streamed so a large sheet does not become a large tree.
+
+    The C extension ``himitsu.engine._xlsx`` reads the sheet in one pass when it is built and
+    ``COMPILED_SHEETS`` is set; it gives exactly what :func:`_sheet_text_lxml` gives, and hands back to it
+    (None) whatever it does not handle exactly - damaged XML among others, which then raises ``Corrupt``."""
+    if COMPILED_SHEETS and _xlsx_c is not None:
+        found = _xlsx_c.sheet_text(data, strings)
+        if found is not None:
+            rows, headers, footers = found
+            return (rows, _unique_lines([_header_footer(h) for h in headers]),
+                    _unique_lines([_header_footer(f) for f in footers]))
+    return _sheet_text_lxml(data, strings, path)
+
+
+def _sheet_text_lxml(data: bytes, strings: list[str], path: str) -> tuple[str, str, str]:
+    """:func:`_sheet_text` through lxml's ``iterparse``: the reference, and the fallback of the C reader."""
     lines: list[str] = []
     row: list[str] = []
     hf: dict[str, list[str]] = {"header": [], "footer": []}
