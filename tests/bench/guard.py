@@ -1,0 +1,348 @@
+"""Outbound guard benchmark (issue 6, `make bench`): `.venv/bin/python -m tests.bench.guard`, Markdown on stdout.
+
+- A 100,000-document index (``tests.bench.detect_speed.build_large_index``: 5 KB slices of the registered and
+  background pages of ../shared/corpus/python-docs-ja, later copies salted into distinct documents) behind a
+  real :class:`~himitsu.gateways.base.EngineGuard` with the default policy.
+- AI gateway: the gateway (``AiGateway``, this process) in front of a stand-in provider (an aiohttp server in
+  its own process that answers a fixed completion at once). A load generator in a second process sends
+  ``--rate`` requests per second, open loop (request i leaves at t0 + i / rate whatever the answers do), for
+  ``--seconds``: 4 KB prompts cut from unrelated test pages, one in ten with 1 KB of a registered slice in the
+  middle (blocked: the gateway answers without the provider). The same load goes first straight to the
+  provider: latency added = gateway minus direct, at each percentile.
+- Check API (``POST /api/v1/check``): the web app served by waitress in its own process on a fresh
+  HIMITSU_HOME whose index holds the same 100,000 documents, the same open-loop load with an API token.
+- Mail relay: ``MailRelay`` (this process) relaying to a counting SMTP sink (its own process); a sender
+  process with ``--mail-connections`` smtplib connections sends ``--mail-messages`` messages, each with a
+  100 KB attachment (unrelated page text, one in ten with a registered excerpt: rejected with 550); messages per
+  second from the first connect to the last reply, and every message accounted for (relayed or rejected).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import random
+import smtplib
+import sys
+import tempfile
+import threading
+import time
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from tests.bench.detect_data import KEY, SEED, byte_pieces, load_split, percentile, section, table
+from tests.bench.detect_speed import DOC_BYTES, N_DOCS, PROMPT_BYTES, build_large_index
+
+ROOT = Path(__file__).resolve().parents[2]
+TARGET_RATE = 200
+TARGET_ADDED_P99_MS = 15.0
+TARGET_MAIL_PER_S = 50.0
+ATTACHMENT_BYTES = 100 * 1024
+
+
+def log(message: str) -> None:
+    print(f"<!-- {message} -->", file=sys.stderr, flush=True)
+
+
+# -- inputs -------------------------------------------------------------------------------------------
+
+
+def prompts(n: int) -> tuple[list[str], list[str]]:
+    """(``n`` 4 KB prompts, one in ten carrying 1 KB of a registered slice; the registered 5 KB slices)."""
+    split = load_split()
+    base = [s for d in split.registered + split.background for s in byte_pieces(d.text, DOC_BYTES)]
+    unrelated = [p for d in split.test for p in byte_pieces(d.text, PROMPT_BYTES)]
+    rnd = random.Random(SEED)
+    out = []
+    for i in range(n):
+        text = rnd.choice(unrelated)
+        if i % 10 == 9:
+            data = text.encode()
+            excerpt = rnd.choice(base).encode()[1024:2048]
+            text = (data[:1536] + excerpt + data[-1536:]).decode("utf-8", "ignore")
+        out.append(text)
+    return out, base
+
+
+def attachments(n: int) -> list[tuple[str, bytes, bool]]:
+    """``n`` (name, ~100 KB of UTF-8 text, carries a registered excerpt) attachments."""
+    split = load_split()
+    text = "\n".join(d.text for d in split.test)
+    registered = [d.text for d in split.registered if len(d.text) > 3000]
+    rnd = random.Random(SEED + 1)
+    data = text.encode()
+    out = []
+    for i in range(n):
+        at = rnd.randrange(0, len(data) - ATTACHMENT_BYTES)
+        body = data[at: at + ATTACHMENT_BYTES].decode("utf-8", "ignore")
+        planted = i % 10 == 9
+        if planted:
+            secret = rnd.choice(registered)
+            body = body[:20000] + secret[1000:2000] + body[20000:]
+        out.append((f"資料{i:04d}.txt", body.encode(), planted))
+    return out
+
+
+# -- the stand-in provider and the SMTP sink (processes of their own) -----------------------------------
+
+
+def _provider(port: Any, ready: Any, stop: Any) -> None:
+    from aiohttp import web
+
+    answer = {"id": "x", "object": "chat.completion", "created": 0, "model": "bench",
+              "choices": [{"index": 0, "message": {"role": "assistant", "content": "了解しました。"},
+                           "finish_reason": "stop"}], "usage": {"prompt_tokens": 0, "completion_tokens": 0}}
+
+    async def chat(request: web.Request) -> web.Response:
+        await request.read()
+        return web.json_response(answer)
+
+    async def main() -> None:
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", chat)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port.value = runner.addresses[0][1]
+        ready.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
+        await runner.cleanup()
+
+    asyncio.run(main())
+
+
+def _sink(port: Any, ready: Any, stop: Any, count: Any) -> None:
+    from aiosmtpd.controller import Controller
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+            with count.get_lock():
+                count.value += 1
+            return "250 OK"
+
+    import socket
+
+    with socket.socket() as probe:  # a free port (the Controller checks readiness by connecting to it)
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=free, data_size_limit=64 * 1024 * 1024)
+    controller.start()
+    port.value = free
+    ready.set()
+    stop.wait()
+    controller.stop()
+
+
+def _start(target: Any, *args: Any) -> tuple[multiprocessing.Process, Any, Any]:
+    ctx = multiprocessing.get_context("spawn")
+    port, ready, stop = ctx.Value("i", 0), ctx.Event(), ctx.Event()
+    proc = ctx.Process(target=target, args=(port, ready, stop, *args), daemon=True)
+    proc.start()
+    if not ready.wait(60):
+        raise RuntimeError(f"{target.__name__} did not start")
+    return proc, port.value, stop
+
+
+# -- the load generator (a process of its own) -------------------------------------------------------------
+
+
+def _load(url: str, headers: dict[str, str], bodies: list[bytes], rate: float, seconds: float, out: Any) -> None:
+    import aiohttp
+
+    async def main() -> list[tuple[float, int, str]]:
+        results: list[tuple[float, int, str]] = []
+        connector = aiohttp.TCPConnector(limit=256)
+        timeout = aiohttp.ClientTimeout(total=30)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            async def one(body: bytes) -> None:
+                t0 = time.perf_counter()
+                try:
+                    async with session.post(url, data=body, headers=headers) as r:
+                        await r.read()
+                        results.append(((time.perf_counter() - t0) * 1000, r.status,
+                                        r.headers.get("X-Himitsu-Decision", "")))
+                except Exception as exc:  # noqa: BLE001 - every failure is counted, none stops the run
+                    results.append(((time.perf_counter() - t0) * 1000, 0, type(exc).__name__))
+
+            for body in bodies[:20]:  # warm-up, not counted
+                await one(body)
+            results.clear()
+            n = int(rate * seconds)
+            start = time.perf_counter()
+            tasks = []
+            for i in range(n):
+                delay = start + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(one(bodies[i % len(bodies)])))
+            await asyncio.gather(*tasks)
+        return results
+
+    out.put(asyncio.run(main()))
+
+
+def load(url: str, headers: dict[str, str], bodies: list[bytes], rate: float, seconds: float) -> list[tuple]:
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    proc = ctx.Process(target=_load, args=(url, headers, bodies, rate, seconds, out), daemon=True)
+    proc.start()
+    results = out.get(timeout=seconds + 120)
+    proc.join(30)
+    return results
+
+
+def summary(label: str, results: list[tuple], direct: list[float] | None = None) -> list[list[object]]:
+    rows = []
+    groups: dict[str, list[tuple]] = {"all": results}
+    for r in results:
+        if r[2]:
+            groups.setdefault(r[2], []).append(r)
+    for name, members in groups.items():
+        lat = sorted(m[0] for m in members)
+        errors = sum(1 for m in members if not 200 <= m[1] < 300)
+        row: list[object] = [label, name, len(lat), errors, f"{percentile(lat, 0.5):.1f}",
+                             f"{percentile(lat, 0.95):.1f}", f"{percentile(lat, 0.99):.1f}", f"{lat[-1]:.1f}"]
+        if direct is not None and name == "all":
+            row.append(f"{percentile(lat, 0.5) - percentile(direct, 0.5):.1f} / "
+                       f"{percentile(lat, 0.99) - percentile(direct, 0.99):.1f}")
+        else:
+            row.append("–")
+        rows.append(row)
+    return rows
+
+
+# -- runs ----------------------------------------------------------------------------------------------------
+
+
+def run_ai(engine: Any, texts: list[str], rate: float, seconds: float) -> list[list[object]]:
+    from himitsu.engine.policy import default_policy
+    from himitsu.gateways.ai import AiConfig, AiGateway
+    from himitsu.gateways.base import EngineGuard, Identity
+
+    proc, port, stop = _start(_provider)
+    try:
+        guard = EngineGuard(engine, default_policy(), identities={"bench-token": Identity("bench", "DEV", "ja")})
+        gateway = AiGateway(guard, AiConfig(upstream=f"http://127.0.0.1:{port}/v1", upstream_key="k", port=0))
+        gateway.start()
+        try:
+            bodies = [json.dumps({"model": "bench", "messages": [{"role": "user", "content": t}]},
+                                 ensure_ascii=False).encode() for t in texts]
+            headers = {"Content-Type": "application/json", "Authorization": "Bearer bench-token"}
+            log(f"AI: {rate:.0f} requests/s for {seconds:.0f} s straight to the provider ...")
+            direct = load(f"http://127.0.0.1:{port}/v1/chat/completions", headers, bodies, rate, seconds)
+            log("AI: the same through the gateway ...")
+            through = load(f"http://127.0.0.1:{gateway.port}/v1/chat/completions", headers, bodies, rate, seconds)
+        finally:
+            gateway.stop()
+    finally:
+        stop.set()
+        proc.join(10)
+    direct_lat = sorted(r[0] for r in direct)
+    return summary("straight to the provider", direct) + summary("through the AI gateway", through, direct_lat)
+
+
+def run_mail(engine: Any, n: int, connections: int) -> list[list[object]]:
+    from himitsu.engine.policy import default_policy
+    from himitsu.gateways.base import EngineGuard
+    from himitsu.gateways.mail import MailConfig, MailRelay
+    from himitsu.gateways.smtp_out import NextHop
+
+    ctx = multiprocessing.get_context("spawn")
+    count = ctx.Value("i", 0)
+    proc, port, stop = _start(_sink, count)
+    files = attachments(n)
+    messages = []
+    for i, (name, data, planted) in enumerate(files):
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "sender@example.co.jp", f"to{i}@example.net", f"資料送付 {i}"
+        msg.set_content("資料を添付します。ご確認ください。")
+        msg.add_attachment(data, maintype="text", subtype="plain", filename=name)
+        messages.append((msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")), planted))  # SMTP: CRLF
+    try:
+        guard = EngineGuard(engine, default_policy())
+        relay = MailRelay(guard, MailConfig(next_hop=NextHop("127.0.0.1", port, starttls="off"),
+                                            notify_from="himitsu@example.co.jp", port=0, notify=False))
+        relay.start()
+        try:
+            log(f"mail: {n} messages over {connections} connections ...")
+            outcome: list[tuple[int, bool]] = []
+            lock = threading.Lock()
+
+            def sender(part: list[tuple[bytes, bool]]) -> None:
+                with smtplib.SMTP("127.0.0.1", relay.port, timeout=120) as smtp:
+                    for data, planted in part:
+                        try:
+                            smtp.sendmail("sender@example.co.jp", ["to@example.net"], data)
+                            code = 250
+                        except smtplib.SMTPResponseException as exc:
+                            code = exc.smtp_code
+                            smtp.rset()
+                        except smtplib.SMTPRecipientsRefused as exc:
+                            code = min(c for c, _ in exc.recipients.values())
+                            smtp.rset()
+                        with lock:
+                            outcome.append((code, planted))
+
+            t0 = time.perf_counter()
+            threads = [threading.Thread(target=sender, args=(messages[i::connections],)) for i in range(connections)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            wall = time.perf_counter() - t0
+        finally:
+            relay.stop()
+    finally:
+        stop.set()
+        proc.join(10)
+    relayed = sum(1 for code, _ in outcome if code == 250)
+    rejected = sum(1 for code, planted in outcome if code == 550 and planted)
+    other = len(outcome) - relayed - rejected
+    codes = sorted({code for code, _ in outcome})
+    if other:
+        log(f"mail: reply codes seen {codes}")
+    return [[f"{n} messages, 100 KB attachment each, {connections} connections", f"{wall:.1f}", f"{n / wall:.1f}",
+             relayed, count.value, rejected, other]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=TARGET_RATE)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--mail-messages", type=int, default=500)
+    parser.add_argument("--mail-connections", type=int, default=8)
+    parser.add_argument("--only", choices=["ai", "mail"], help="run one part only")
+    args = parser.parse_args()
+    from himitsu.engine.check import Engine
+    from himitsu.engine.fingerprint import DEFAULT_K, DEFAULT_W
+    from himitsu.engine.model import SecretRef
+
+    section("Outbound guard (issue 6)",
+            "Method: see the module docstring of tests/bench/guard.py. "
+            f"{N_DOCS:,} registered documents, default policy, 4 KB prompts, open loop at {args.rate:.0f} "
+            f"requests/s for {args.seconds:.0f} s after 20 warm-up requests; latency from the load generator's "
+            "side (a process of its own on the same 2 cores).")
+    started = time.perf_counter()
+    texts, base = prompts(2000)
+    with tempfile.TemporaryDirectory(prefix="himitsu-bench-guard-") as tmp:
+        engine = Engine(index_dir=tmp, key=KEY, k=DEFAULT_K, w=DEFAULT_W,
+                        resolve=lambda i: SecretRef(i, f"doc {i}", "極秘"))
+        log(f"building the {N_DOCS:,}-document index ...")
+        build_large_index(engine, base)
+        if args.only in (None, "ai"):
+            table(["run", "decision", "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms",
+                   "added p50 / p99 ms"], run_ai(engine, texts, args.rate, args.seconds))
+        if args.only in (None, "mail"):
+            table(["mail", "wall s", "messages/s", "relayed (250)", "arrived at the next hop",
+                   "planted ones rejected (550)", "other answers"],
+                  run_mail(engine, args.mail_messages, args.mail_connections))
+    log(f"guard benchmark: {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
