@@ -39,6 +39,7 @@ from aiohttp import web
 
 from himitsu.engine.policy import redact_text
 from himitsu.gateways.base import Guard, Identity, Outbound, Verdict
+from himitsu.gateways.pool import CheckPool
 from himitsu.gateways.threads import InThread
 
 __all__ = ["AiConfig", "AiGateway", "make_app"]
@@ -258,12 +259,11 @@ class Inspection:
     verdict: Verdict
 
 
-def inspect(guard: Guard, segments: list[_Segment], identity: Identity, model: str,
-            meta: dict[str, Any]) -> Inspection:
+def outbound(segments: list[_Segment], identity: Identity, model: str, meta: dict[str, Any]) -> Outbound:
+    """The one text the guard inspects: the texts of the request joined by ``SEPARATOR``."""
     text = SEPARATOR.join(s.text for s in segments)
-    item = Outbound(channel="ai", data=text.encode("utf-8"), name="prompt.txt", identity=identity,
+    return Outbound(channel="ai", data=text.encode("utf-8"), name="prompt.txt", identity=identity,
                     destinations=(model,), text=text, meta=dict(meta, chars=len(text)))
-    return Inspection(item, guard.check(item))
 
 
 def redacted_segments(inspection: Inspection, segments: list[_Segment]) -> list[str]:
@@ -292,13 +292,15 @@ def redacted_segments(inspection: Inspection, segments: list[_Segment]) -> list[
 _SESSION = web.AppKey("himitsu_ai_session", aiohttp.ClientSession)
 _CONFIG = web.AppKey("himitsu_ai_config", AiConfig)
 _GUARD = web.AppKey("himitsu_ai_guard", object)
+_POOL = web.AppKey("himitsu_ai_pool", object)
 
 
-def make_app(guard: Guard, config: AiConfig) -> web.Application:
+def make_app(guard: Guard, config: AiConfig, pool: CheckPool | None = None) -> web.Application:
     """The gateway as an aiohttp application: ``GET /v1/models`` and ``POST /v1/chat/completions``."""
     app = web.Application(middlewares=[_errors], client_max_size=config.max_body)
     app[_CONFIG] = config
     app[_GUARD] = guard
+    app[_POOL] = pool
     app.cleanup_ctx.append(_client_session)
     app.router.add_get("/v1/models", _models)
     app.router.add_post("/v1/chat/completions", _chat)
@@ -430,9 +432,14 @@ async def _chat_for(request: web.Request, identity: Identity) -> web.StreamRespo
                        f"テキスト以外の入力（{kinds}）は内容を確認できないため送信できません。",
                        f"Parts other than text ({kinds}) cannot be checked, so the request was refused.")
         meta["unchecked_parts"] = dict(sorted(other.items()))
-    loop = asyncio.get_running_loop()
+    item = outbound(segments, identity, model, meta)
+    pool: CheckPool | None = request.app[_POOL]
     try:
-        inspection = await loop.run_in_executor(None, inspect, guard, segments, identity, model, meta)
+        if pool is not None:
+            verdict = await pool.check(item)
+        else:
+            verdict = await asyncio.get_running_loop().run_in_executor(None, guard.check, item)
+        inspection = Inspection(item, verdict)
     except Exception as exc:
         log.exception("guard check failed")
         raise GatewayError(503, "guard.ai.guard_unavailable", "内容を確認できなかったため送信しませんでした。",
@@ -605,13 +612,13 @@ class AiGateway(InThread):
 
     thread_name = "himitsu-ai"
 
-    def __init__(self, guard: Guard, config: AiConfig) -> None:
-        self.guard, self.config = guard, config
+    def __init__(self, guard: Guard, config: AiConfig, pool: CheckPool | None = None) -> None:
+        self.guard, self.config, self.pool = guard, config, pool
         self._runner: web.AppRunner | None = None
         self.port: int = config.port
 
     async def start_async(self) -> None:
-        runner = web.AppRunner(make_app(self.guard, self.config), access_log=None, handle_signals=False)
+        runner = web.AppRunner(make_app(self.guard, self.config, self.pool), access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.config.host, self.config.port)
         try:

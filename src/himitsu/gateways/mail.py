@@ -38,6 +38,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from himitsu.gateways.base import Guard, Identity, Outbound, Verdict
+from himitsu.gateways.pool import CheckPool
 from himitsu.gateways.smtp_out import DeliveryError, NextHop, deliver
 from himitsu.gateways.threads import InThread
 
@@ -258,8 +259,8 @@ class MailRelay(InThread):
 
     thread_name = "himitsu-mail"
 
-    def __init__(self, guard: Guard, config: MailConfig) -> None:
-        self.guard, self.config = guard, config
+    def __init__(self, guard: Guard, config: MailConfig, pool: CheckPool | None = None) -> None:
+        self.guard, self.config, self.pool = guard, config, pool
         self.port = config.port
         self._server: asyncio.Server | None = None
         self._connections: weakref.WeakSet[_GuardedSMTP] = weakref.WeakSet()
@@ -325,7 +326,10 @@ class MailRelay(InThread):
             identity = await loop.run_in_executor(None, self.guard.identify, mail_from, "mail")
             item = Outbound(channel="mail", data=data, name="message.eml", identity=identity or Identity(),
                             destinations=tuple(rcpts), meta=meta)
-            verdict = await loop.run_in_executor(None, self.guard.check, item)
+            if self.pool is not None:
+                verdict = await self.pool.check(item)
+            else:
+                verdict = await loop.run_in_executor(None, self.guard.check, item)
         except Exception:
             log.exception("mail check failed (from %s)", mail_from)
             return "451 4.3.0 The message could not be checked; please try again later"

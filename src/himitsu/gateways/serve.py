@@ -19,6 +19,7 @@ from typing import TypeVar
 from himitsu.gateways.ai import AiConfig, AiGateway
 from himitsu.gateways.base import Guard
 from himitsu.gateways.mail import MailConfig, MailRelay
+from himitsu.gateways.pool import CheckPool
 
 __all__ = ["run", "serve"]
 
@@ -29,9 +30,10 @@ T = TypeVar("T")
 async def serve(guard: Guard, ai: AiConfig | None = None, mail: MailConfig | None = None,
                 stop_event: threading.Event | asyncio.Event | None = None,
                 started: Callable[[list[AiGateway | MailRelay]], None] | None = None,
-                handle_signals: bool = True) -> None:
+                handle_signals: bool = True, pool: CheckPool | None = None) -> None:
     """Serve until SIGINT/SIGTERM (when ``handle_signals`` and in the main thread) or ``stop_event`` is set.
-    ``started`` is called with the running gateways (their ``port`` is the bound one, also for port 0)."""
+    ``started`` is called with the running gateways (their ``port`` is the bound one, also for port 0).
+    ``pool``: checks run in its worker processes (see :mod:`himitsu.gateways.pool`), else in threads here."""
     if ai is None and mail is None:
         raise ValueError("nothing to serve: configure the AI gateway, the mail relay or both")
     loop = asyncio.get_running_loop()
@@ -41,11 +43,11 @@ async def serve(guard: Guard, ai: AiConfig | None = None, mail: MailConfig | Non
     watcher: asyncio.Task[None] | None = None
     try:
         if ai is not None:
-            gateway = AiGateway(guard, ai)
+            gateway = AiGateway(guard, ai, pool)
             await gateway.start_async()
             running.append(gateway)
         if mail is not None:
-            relay = MailRelay(guard, mail)
+            relay = MailRelay(guard, mail, pool)
             await relay.start_async()
             running.append(relay)
         if handle_signals and threading.current_thread() is threading.main_thread():
@@ -85,8 +87,8 @@ async def _watch(event: threading.Event | asyncio.Event, stop: asyncio.Event) ->
 
 
 def run(guard: Guard, ai: AiConfig | None = None, mail: MailConfig | None = None,
-        stop_event: threading.Event | None = None) -> None:
+        stop_event: threading.Event | None = None, pool: CheckPool | None = None) -> None:
     """Run the configured gateways in this process until stopped (SIGINT, SIGTERM or ``stop_event``)."""
-    asyncio.run(serve(guard, ai, mail, stop_event))
+    asyncio.run(serve(guard, ai, mail, stop_event, pool=pool))
 
 
