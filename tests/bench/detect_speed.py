@@ -58,14 +58,15 @@ def mixed_text(split: Split) -> list[str]:
 # -- a 100,000-document index ---------------------------------------------------------------------
 
 
-def build_large_index(engine: Engine, base: list[str], *, correlated: bool = False) -> float:
+def build_large_index(engine: Engine, base: list[str], *, correlated: bool = False, first_id: int = 0) -> float:
     """N_DOCS documents through one ``batch()``: document i has the fingerprints of the 5 KB slice
     i mod M (M = len(base)); copies after the first (rounds r = i // M ≥ 1) have every fingerprint
     XOR-ed with a random per-round salt, so they are distinct documents that share nothing (as
     unrelated documents share little once the background model has removed boilerplate).
     ``correlated``: the fingerprints that two or more base slices share stay unsalted in every copy, so
     a phrase shared by 2 of the M slices is in about 2·N/M documents, and each copy carries all the
-    shared phrases of its slice: a corpus of near-duplicates (versions, templates), the stress case."""
+    shared phrases of its slice: a corpus of near-duplicates (versions, templates), the stress case.
+    ``first_id``: the id of document 0 (the web app's register rows start at 1)."""
     fp = engine.fingerprinter
     assert engine.index is not None
     t0 = time.perf_counter()
@@ -82,7 +83,7 @@ def build_large_index(engine: Engine, base: list[str], *, correlated: bool = Fal
             j, r = i % len(base), i // len(base)
             f, length = prints[j]
             hashes = f.hashes if r == 0 else np.where(keep[j], f.hashes, f.hashes ^ salts[r])
-            batch.add(i, Fingerprints(hashes, f.positions, f.k, f.text_length, f.signature), length)
+            batch.add(first_id + i, Fingerprints(hashes, f.positions, f.k, f.text_length, f.signature), length)
     return time.perf_counter() - t0
 
 

@@ -9,7 +9,7 @@
   ``--seconds``: 4 KB prompts cut from unrelated test pages, one in ten with 1 KB of a registered slice in the
   middle (blocked: the gateway answers without the provider). The same load goes first straight to the
   provider: latency added = gateway minus direct, at each percentile.
-- Check API (``POST /api/v1/check``): the web app served by waitress in its own process on a fresh
+- Check API (``POST /api/v1/check``): the web app (``himitsu serve``, waitress; 1 and 2 server processes) on a fresh
   HIMITSU_HOME whose index holds the same 100,000 documents, the same open-loop load with an API token.
 - Mail relay: ``MailRelay`` (this process) relaying to a counting SMTP sink (its own process); a sender
   process with ``--mail-connections`` smtplib connections sends ``--mail-messages`` messages, each with a
@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import random
 import smtplib
 import sys
@@ -260,6 +261,93 @@ def run_ai(index_dir: str, texts: list[str], rate: float, seconds: float, pool: 
     return summary("straight to the provider", direct) + summary("through the AI gateway", through, direct_lat)
 
 
+_SETUP_WEB = """
+import sys
+from himitsu.cli import runtime
+runtime.setup()
+from himitsu.web.accounts.models import Department
+from himitsu.web.register.models import ClassificationLevel, Secret, SecretDocument
+from himitsu.web.guard import services
+from himitsu.web.register.services import Context
+from himitsu.web.accounts.access import system_actor
+dept = Department.objects.create(code="DEV", name="開発部", name_en="Development")
+secret = Secret.objects.create(management_number="BENCH-1", title="bench", category="technical",
+                               level=ClassificationLevel.objects.get(code="gokuhi"), owner_department=dept)
+n = int(sys.argv[1])
+for start in range(0, n, 5000):
+    SecretDocument.objects.bulk_create([SecretDocument(pk=i + 1, secret=secret, filename=f"doc{i}.txt", size=5120,
+                                                       sha256="0" * 64) for i in range(start, min(n, start + 5000))])
+_row, token = services.create_token(Context(actor=system_actor(), channel="cli"), "bench", ["check"])
+print(token)
+"""
+
+
+def _web_index(web_index: str) -> None:
+    """The web app's index: the same documents with ids 1..N (register rows start at 1)."""
+    from himitsu.engine.check import Engine
+    from himitsu.engine.fingerprint import DEFAULT_K, DEFAULT_W
+
+    split = load_split()
+    base = [s for d in split.registered + split.background for s in byte_pieces(d.text, DOC_BYTES)]
+    engine = Engine(index_dir=web_index, key=KEY, k=DEFAULT_K, w=DEFAULT_W)
+    build_large_index(engine, base, first_id=1)
+
+
+def run_check_api(texts: list[str], rate: float, seconds: float, processes: list[int]) -> list[list[object]]:
+    """POST /api/v1/check on the web app (``himitsu serve``: waitress, its own processes) with an API token."""
+    import subprocess
+
+    rows: list[list[object]] = []
+    with tempfile.TemporaryDirectory(prefix="himitsu-bench-web-") as web:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HIMITSU_")}
+        env |= {"HIMITSU_HOME": f"{web}/home", "HIMITSU_INDEX_DIR": f"{web}/index",
+                "HIMITSU_FINGERPRINT_KEY": KEY.decode(), "HIMITSU_GUARD_RATE": "100000",
+                "HIMITSU_GUARD_BURST": "100000"}
+        log("check API: the web app's index and database ...")
+        _web_index(f"{web}/index")
+        setup = subprocess.run([sys.executable, "-c", _SETUP_WEB, str(N_DOCS)], env=env, capture_output=True,
+                               text=True, timeout=600, check=True)
+        token = setup.stdout.split()[-1]
+        himitsu = str(Path(sys.executable).with_name("himitsu"))
+        bodies = [json.dumps({"text": t, "channel": "api"}, ensure_ascii=False).encode() for t in texts]
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+        for count in processes:
+            port = _free_port()
+            server = subprocess.Popen([himitsu, "serve", "--host", "127.0.0.1", "--port", str(port), "--processes",
+                                       str(count)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            try:
+                _wait(port, server)
+                log(f"check API, {count} server process(es): {rate:.0f} requests/s for {seconds:.0f} s ...")
+                results = load(f"http://127.0.0.1:{port}/api/v1/check", headers, bodies, rate, seconds)
+            finally:
+                server.terminate()
+                server.wait(30)
+            rows += summary(f"POST /api/v1/check, {count} server process(es)", [(r[0], r[1], "") for r in results])
+    return rows
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait(port: int, proc: Any, seconds: float = 120) -> None:
+    import socket
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the web app exited: {proc.stderr.read().decode(errors='replace')[-2000:]}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.3)
+    raise RuntimeError("the web app did not start")
+
+
 def run_mail(index_dir: str, n: int, connections: int, pool: Any) -> list[list[object]]:
     from himitsu.gateways.mail import MailConfig, MailRelay
     from himitsu.gateways.smtp_out import NextHop
@@ -329,7 +417,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--mail-messages", type=int, default=500)
     parser.add_argument("--mail-connections", type=int, default=8)
-    parser.add_argument("--only", choices=["ai", "mail"], help="run one part only")
+    parser.add_argument("--only", choices=["ai", "api", "mail"], help="run one part only")
     parser.add_argument("--workers", type=lambda v: [int(x) for x in v.split(",")], default=[0, 2],
                         help="check workers, comma-separated (0: threads of the gateway's process)")
     args = parser.parse_args()
@@ -354,6 +442,9 @@ def main() -> None:
                 if args.only in (None, "ai"):
                     table(["run", "decision", "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms",
                            "added p50 / p99 ms"], run_ai(tmp, texts, args.rate, args.seconds, pool))
+                if args.only in (None, "api") and not workers:  # the web app runs its own processes
+                    table(["run", "decision", "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms",
+                           "added p50 / p99 ms"], run_check_api(texts, args.rate, args.seconds, [1, 2]))
                 if args.only in (None, "mail"):
                     table(["mail (100 KB attachment each)", "wall s", "messages/s", "relayed (250)",
                            "arrived at the next hop", "planted ones rejected (550)", "other answers"],

@@ -98,6 +98,8 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.", min=1, max=65535)] = 8000,
     threads: Annotated[int, typer.Option(help="Worker threads.", min=1, max=64)] = 8,
+    processes: Annotated[int, typer.Option(help="Server processes sharing the port (each with its threads).",
+                                           min=1, max=64)] = 1,
     with_demo: Annotated[bool, typer.Option("--demo", help="Load the demo company if the database is empty.")]
     = False,
 ) -> None:
@@ -120,4 +122,54 @@ def serve(
         if not User.objects.exists():
             console.print(_("No user yet: create one with `himitsu users add NAME --role system_admin`."))
     console.print(_("Press Ctrl+C to stop."))
-    waitress_serve(application, host=host, port=port, threads=threads, ident="himitsu", _quiet=True)
+    if processes == 1:
+        waitress_serve(application, host=host, port=port, threads=threads, ident="himitsu", _quiet=True)
+    else:
+        _serve_processes(application, host, port, threads, processes)
+
+
+def _serve_processes(application: Any, host: str, port: int, threads: int, processes: int) -> None:
+    """``processes`` copies of the server accepting on one socket bound here (the kernel hands each connection
+    to one of them), so that more than one core answers; SIGINT or SIGTERM stops them all. Each process has its
+    own database connections (closed before the copies are made) and its own in-memory rate limits."""
+    import signal
+    import socket
+
+    from django.db import connections
+    from waitress import serve as waitress_serve
+
+    listener = socket.create_server((host, port), backlog=1024)
+    connections.close_all()
+    children: list[int] = []
+    for _n in range(processes):
+        pid = os.fork()
+        if pid == 0:  # a server process: default signal handling, serve until terminated
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            code = 0
+            try:
+                waitress_serve(application, sockets=[listener], threads=threads, ident="himitsu", _quiet=True)
+            except BaseException:  # noqa: BLE001 - a child must never return into the parent's code
+                code = 1
+            os._exit(code)
+        children.append(pid)
+    listener.close()
+
+    def stop(signum: int, _frame: Any) -> None:
+        for child in children:
+            try:
+                os.kill(child, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    for child in children:
+        while True:
+            try:
+                os.waitpid(child, 0)
+                break
+            except ChildProcessError:
+                break
+            except InterruptedError:  # pragma: no cover - waitpid is retried by Python on EINTR
+                continue
