@@ -61,6 +61,7 @@ bench: install
 	$(BIN)/python -m tests.bench.run
 	$(BIN)/python -m tests.bench.detect
 	$(BIN)/python -m tests.bench.scan
+	$(BIN)/python -m tests.bench.guard
 
 lint: install
 	$(BIN)/ruff check src tests

@@ -68,16 +68,16 @@ def prompts(n: int) -> tuple[list[str], list[str]]:
     return out, base
 
 
-def attachments(n: int, engine: Any) -> list[tuple[str, bytes, bool]]:
+def attachments(n: int, engine: Any, base: list[str]) -> list[tuple[str, bytes, bool]]:
     """``n`` (name, ~100 KB of UTF-8 text, carries a registered excerpt) attachments: windows of the unrelated
     test pages in which the engine finds no registered secret (pages that repeat a paragraph of an indexed page,
     as the documentation often does, are left out beforehand, so that unplanted mail is clean mail), one in ten
-    with 1,000 characters of a registered page in the middle."""
+    with 1,000 characters of a registered 5 KB slice (``base``: what the index holds) in the middle."""
     split = load_split()
     clean = [d.text for d in split.test
              if not any(f.detector == "registered-secret" for f in engine.check_text(d.text).findings)]
     data = "\n".join(clean).encode()
-    registered = [d.text for d in split.registered if len(d.text) > 3000]
+    registered = [piece for piece in base if len(piece) >= 1500]
     rnd = random.Random(SEED + 1)
     out = []
     for i in range(n):
@@ -86,7 +86,7 @@ def attachments(n: int, engine: Any) -> list[tuple[str, bytes, bool]]:
         planted = i % 10 == 9
         if planted:
             secret = rnd.choice(registered)
-            body = body[:20000] + secret[1000:2000] + body[20000:]
+            body = body[:20000] + secret[500:1500] + body[20000:]
         out.append((f"資料{i:04d}.txt", body.encode(), planted))
     return out
 
@@ -293,8 +293,10 @@ def _web_index(web_index: str) -> None:
     build_large_index(engine, base, first_id=1)
 
 
-def run_check_api(texts: list[str], rate: float, seconds: float, processes: list[int]) -> list[list[object]]:
-    """POST /api/v1/check on the web app (``himitsu serve``: waitress, its own processes) with an API token."""
+def run_check_api(texts: list[str], rate: float, seconds: float, processes: list[int],
+                  database_url: str = "") -> list[list[object]]:
+    """POST /api/v1/check on the web app (``himitsu serve``: waitress, its own processes) with an API token, on
+    the embedded SQLite database or on ``database_url`` (an empty PostgreSQL database)."""
     import subprocess
 
     rows: list[list[object]] = []
@@ -303,6 +305,8 @@ def run_check_api(texts: list[str], rate: float, seconds: float, processes: list
         env |= {"HIMITSU_HOME": f"{web}/home", "HIMITSU_INDEX_DIR": f"{web}/index",
                 "HIMITSU_FINGERPRINT_KEY": KEY.decode(), "HIMITSU_GUARD_RATE": "100000",
                 "HIMITSU_GUARD_BURST": "100000"}
+        if database_url:
+            env["HIMITSU_DATABASE_URL"] = database_url
         log("check API: the web app's index and database ...")
         _web_index(f"{web}/index")
         setup = subprocess.run([sys.executable, "-c", _SETUP_WEB, str(N_DOCS)], env=env, capture_output=True,
@@ -322,7 +326,9 @@ def run_check_api(texts: list[str], rate: float, seconds: float, processes: list
             finally:
                 server.terminate()
                 server.wait(30)
-            rows += summary(f"POST /api/v1/check, {count} server process(es)", [(r[0], r[1], "") for r in results])
+            where = "PostgreSQL" if database_url else "SQLite"
+            rows += summary(f"POST /api/v1/check, {where}, {count} server process(es)",
+                            [(r[0], r[1], "") for r in results])
     return rows
 
 
@@ -348,7 +354,7 @@ def _wait(port: int, proc: Any, seconds: float = 120) -> None:
     raise RuntimeError("the web app did not start")
 
 
-def run_mail(index_dir: str, n: int, connections: int, pool: Any) -> list[list[object]]:
+def run_mail(index_dir: str, base: list[str], n: int, connections: int, pool: Any) -> list[list[object]]:
     from himitsu.gateways.mail import MailConfig, MailRelay
     from himitsu.gateways.smtp_out import NextHop
 
@@ -356,7 +362,7 @@ def run_mail(index_dir: str, n: int, connections: int, pool: Any) -> list[list[o
     count = ctx.Value("i", 0)
     proc, port, stop = _start(_sink, count)
     guard = bench_guard(index_dir)
-    files = attachments(n, guard.engine)
+    files = attachments(n, guard.engine, base)
     messages = []
     for i, (name, data, planted) in enumerate(files):
         msg = EmailMessage()
@@ -418,6 +424,8 @@ def main() -> None:
     parser.add_argument("--mail-messages", type=int, default=500)
     parser.add_argument("--mail-connections", type=int, default=8)
     parser.add_argument("--only", choices=["ai", "api", "mail"], help="run one part only")
+    parser.add_argument("--postgres", default=os.environ.get("BENCH_POSTGRES_URL", ""),
+                        help="an empty PostgreSQL database for a second check-API run (BENCH_POSTGRES_URL)")
     parser.add_argument("--workers", type=lambda v: [int(x) for x in v.split(",")], default=[0, 2],
                         help="check workers, comma-separated (0: threads of the gateway's process)")
     args = parser.parse_args()
@@ -445,10 +453,14 @@ def main() -> None:
                 if args.only in (None, "api") and not workers:  # the web app runs its own processes
                     table(["run", "decision", "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms",
                            "added p50 / p99 ms"], run_check_api(texts, args.rate, args.seconds, [1, 2]))
+                    if args.postgres:
+                        table(["run", "decision", "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms",
+                               "added p50 / p99 ms"],
+                              run_check_api(texts, args.rate, args.seconds, [1, 2], args.postgres))
                 if args.only in (None, "mail"):
                     table(["mail (100 KB attachment each)", "wall s", "messages/s", "relayed (250)",
                            "arrived at the next hop", "planted ones rejected (550)", "other answers"],
-                          run_mail(tmp, args.mail_messages, args.mail_connections, pool))
+                          run_mail(tmp, base, args.mail_messages, args.mail_connections, pool))
             finally:
                 if pool is not None:
                     pool.close()

@@ -8,6 +8,7 @@ from himitsu.cli import (
     audit_cmd,
     check_cmd,
     grants_cmd,
+    guard_cmd,
     notices_cmd,
     people_cmd,
     pledges_cmd,
@@ -42,3 +43,4 @@ app.command("check", help="文書・テキストの検査 / Check files or stand
 app.command("scan", help="ファイルサーバ・共有・バケットのスキャン / Scan folders, SMB shares and S3 buckets.")(
     scan_cmd.scan)
 app.add_typer(scan_cmd.app, name="scans", help="スキャン対象と定期実行 / Scan targets and the scheduled worker.")
+app.add_typer(guard_cmd.app, name="guard", help="送信ガード（ポリシー・トークン・判定の試行） / The outbound guard.")

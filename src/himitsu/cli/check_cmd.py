@@ -80,14 +80,20 @@ def _print(path: str, result: Any) -> None:
     verdicts = {"clean": _("clean"), "findings": _("findings"), "error": _("error")}
     style = {"clean": "green", "findings": "red", "error": "yellow"}[result.verdict]
     console.print(f"[bold]{path}[/]: [{style}]{verdicts[result.verdict]}[/]")
-    from himitsu.engine.check import explain
-
-    if result.findings:
-        table = Table(_("detector"), _("score"), _("where"), _("snippet"), _("explanation"))
-        for f in result.findings:
-            where = f"{f.part + ' ' if f.part else ''}{f.start}–{f.end}"
-            secret = f" [{f.secret.level}] {f.secret.title}" if f.secret and f.secret.title else ""
-            table.add_row(f.detector, f"{f.score:.2f}", where, f.snippet, explain(f, _) + secret)
-        console.print(table)
+    print_findings(result.findings)
     for p in result.problems:
         console.print(f"  [yellow]{p.code}[/] {p.path} {p.detail}")
+
+
+def print_findings(findings: Any) -> None:
+    """A table of findings (redacted snippets, explanations in the CLI's language, the entry where shown)."""
+    from himitsu.engine.check import explain
+
+    if not findings:
+        return
+    table = Table(_("detector"), _("score"), _("where"), _("snippet"), _("explanation"))
+    for f in findings:
+        where = f"{f.part + ' ' if f.part else ''}{f.start}–{f.end}"
+        secret = f" [{f.secret.level}] {f.secret.title}" if f.secret and f.secret.title else ""
+        table.add_row(f.detector, f"{f.score:.2f}", where, f.snippet, explain(f, _) + secret)
+    console.print(table)

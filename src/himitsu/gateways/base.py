@@ -31,12 +31,14 @@ __all__ = ["EngineGuard", "Guard", "Identity", "Outbound", "Verdict", "inspect"]
 
 @dataclass(frozen=True)
 class Identity:
-    """Who is sending: the user name (may be empty for an integration acting alone), the department code and
-    the language messages are shown in."""
+    """Who is sending: the user name (may be empty for an integration acting alone), the department code, the
+    language messages are shown in, and the public id of the credential used (an API token's prefix; never
+    the secret part), which the records keep."""
 
     user: str = ""
     department: str = ""
     language: str = "ja"
+    credential: str = ""
 
 
 @dataclass(frozen=True)

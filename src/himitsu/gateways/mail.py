@@ -319,7 +319,7 @@ class MailRelay(InThread):
         rcpts = list(envelope.rcpt_tos)
         message_id, subject_chars, auto = _headers(data)
         peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
-        meta = {"message_id": message_id, "subject_chars": subject_chars,
+        meta = {"message_id": message_id, "subject_chars": subject_chars, "mail_from": mail_from,
                 "sender_domain": mail_from.rsplit("@", 1)[-1].lower(), "client": peer, "bytes": len(data),
                 "recipients": len(rcpts), "tls": session.ssl is not None}
         try:

@@ -296,3 +296,4 @@ def audit(request: HttpRequest, actor: str = "", action: str = "", offset: int =
 
 
 api.add_router("", "himitsu.web.api_people.router")
+api.add_router("", "himitsu.web.api_guard.router")

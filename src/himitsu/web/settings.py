@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "himitsu.web.training",
     "himitsu.web.grants",
     "himitsu.web.scans",
+    "himitsu.web.guard",
 ]
 
 MIDDLEWARE = [
@@ -48,6 +49,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "himitsu.web.guard.middleware.TokenMiddleware",  # Bearer tokens of the check API (before login is required)
     "himitsu.web.core.middleware.LoginRequiredMiddleware",
     "himitsu.web.core.errors.TypedErrorMiddleware",
     "himitsu.web.core.middleware.FreshAssessmentsMiddleware",
@@ -159,6 +161,16 @@ HIMITSU_IMPORT_MAX_ROWS = int(os.environ.get("HIMITSU_IMPORT_MAX_ROWS", "10000")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
+
+# The outbound guard's check API (issue 6): the largest request body (413 above it), and the requests per second
+# per API token (or logged-in user) with the burst allowed above that rate (429 with Retry-After).
+HIMITSU_GUARD_MAX_BYTES = int(os.environ.get("HIMITSU_GUARD_MAX_BYTES", str(10 * 1024 * 1024)))
+HIMITSU_GUARD_RATE = float(os.environ.get("HIMITSU_GUARD_RATE", "20"))
+HIMITSU_GUARD_BURST = int(os.environ.get("HIMITSU_GUARD_BURST", "40"))
+# Where a reviewer's release of held mail goes (the organisation's real mail server, host:port) and whether
+# STARTTLS is required, used when offered, or off (HIMITSU_MAIL_NEXT_HOP_STARTTLS: required, opportunistic, off).
+HIMITSU_MAIL_NEXT_HOP = os.environ.get("HIMITSU_MAIL_NEXT_HOP", "127.0.0.1:25")
+HIMITSU_MAIL_NEXT_HOP_STARTTLS = os.environ.get("HIMITSU_MAIL_NEXT_HOP_STARTTLS", "opportunistic")
 
 LOGGING = {
     "version": 1,

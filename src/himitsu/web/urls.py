@@ -47,6 +47,7 @@ urlpatterns = [
     path("training/", include("himitsu.web.training.urls")),
     path("grants/", include("himitsu.web.grants.urls")),
     path("scans/", include("himitsu.web.scans.urls")),
+    path("guard/", include("himitsu.web.guard.urls")),
     path("api/v1/", api.urls),
 ]
 

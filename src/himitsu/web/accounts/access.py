@@ -525,3 +525,82 @@ def visible_scan_targets(user: Any, qs: QuerySet | None = None) -> QuerySet:
     if role == Role.DEPT_MANAGER and user.department_id:
         mine |= Q(department_id=user.department_id)
     return qs.filter(mine)
+
+
+# --- Outbound guard (送信ガード) -------------------------------------------------------------------------------------
+# The policy (rules and exceptions) and the API tokens of integrations are managed by trade-secret managers and
+# system administrators; auditors read the policy and the tokens (never a token's secret, which is not kept).
+# Decision records (who sent what kind of content where, and what the guard did; never content) are seen by those
+# two roles and auditors, and by a department manager for the senders of their department (the department
+# recorded with the decision, i.e. the sender's department when they sent). Records name register entries by id
+# and level only; a page shows a title only through visible_secrets.
+# The quarantine of held mail: its list follows the decision records. Reviewing (reading the held content,
+# releasing, rejecting) is for trade-secret managers and system administrators, and for a department manager for
+# the held mail of their department's senders only when every register entry it matched is visible to them
+# (releasing mail is reading it: a department manager must not read another department's secret to decide).
+# Auditors never review and never read held content. Employees see none of this.
+GUARD_ALL = {Role.SYSTEM_ADMIN, Role.SECRET_MANAGER, Role.AUDITOR}
+
+
+def can_manage_guard(user: Any) -> bool:
+    """Edit the policy, create and revoke API tokens (web, API, CLI)."""
+    return role_of(user) in WRITE_ALL
+
+
+def can_view_guard_policy(user: Any) -> bool:
+    """Read the policy's rules and exceptions and the list of tokens (no secrets in either)."""
+    return role_of(user) in GUARD_ALL
+
+
+def can_test_guard(user: Any) -> bool:
+    """Try content against the policy without recording a decision (``himitsu guard test``): anyone signed in;
+    findings about entries they may not see are reported without naming them."""
+    return role_of(user) is not None
+
+
+def can_list_guard_decisions(user: Any) -> bool:
+    role = role_of(user)
+    return role in GUARD_ALL or (role == Role.DEPT_MANAGER and bool(user.department_id))
+
+
+def visible_guard_decisions(user: Any, qs: QuerySet | None = None) -> QuerySet:
+    from himitsu.web.guard.models import GuardDecision
+
+    qs = qs if qs is not None else GuardDecision.objects.all()
+    role = role_of(user)
+    if role in GUARD_ALL:
+        return qs
+    if role == Role.DEPT_MANAGER and user.department_id:
+        return qs.filter(department=user.department.code)
+    return qs.none()
+
+
+def can_view_guard_decision(user: Any, decision: Any) -> bool:
+    return visible_guard_decisions(user).filter(pk=decision.pk).exists()
+
+
+def visible_quarantine(user: Any, qs: QuerySet | None = None) -> QuerySet:
+    """The held (and decided) items whose metadata this user may see: those of the decisions they may see."""
+    from himitsu.web.guard.models import QuarantineItem
+
+    qs = qs if qs is not None else QuarantineItem.objects.all()
+    return qs.filter(decision__in=visible_guard_decisions(user).values("pk"))
+
+
+def can_review_quarantine(user: Any, item: Any = None) -> bool:
+    """Read the held content, release or reject it. Without ``item``: whether the user reviews any item
+    (the menu entry)."""
+    role = role_of(user)
+    if role in WRITE_ALL:
+        return True
+    if role != Role.DEPT_MANAGER or not user.department_id:
+        return False
+    if item is None:
+        return True
+    decision = item.decision
+    if decision.department != user.department.code:
+        return False
+    ids = {int(i) for i in decision.secret_ids if str(i).isdigit()}
+    if not ids:
+        return True
+    return visible_secrets(user).filter(pk__in=ids).count() == len(ids)

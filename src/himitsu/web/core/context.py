@@ -21,5 +21,7 @@ def himitsu(request: Any) -> dict[str, Any]:
         "can_list_reviews": access.can_list_reviews(user),
         "can_view_scans": access.can_view_scans(user),
         "can_list_scan_targets": access.can_list_scan_targets(user),
+        "can_view_guard_policy": access.can_view_guard_policy(user),
+        "can_list_guard_decisions": access.can_list_guard_decisions(user),
         "unread_notices": unread_count(user),
     }
