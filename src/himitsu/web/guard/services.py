@@ -351,31 +351,42 @@ def create_rule(ctx: Any, slug: str, action: str, *, detectors: Any = (), levels
 def update_rule(ctx: Any, rule: PolicyRule, **changes: Any) -> PolicyRule:
     """Change the given fields of a rule (``slug``, ``action``, ``detectors``, ``levels``, ``channels``,
     ``departments``, ``min_score``, ``message_ja``, ``message_en``, ``enabled``); the others stay."""
-    ctx = _ctx(ctx)
-    access.require(access.can_manage_guard(ctx.actor))
-    with transaction.atomic():
-        rule = PolicyRule.objects.select_for_update().get(pk=rule.pk)
-        before = _rule_values(rule)
-        unknown = set(changes) - set(before)
-        if unknown:
-            raise TypeError(f"unknown fields: {sorted(unknown)}")
-        after = _clean_rule(before | changes, rule.pk)
-        for key, value in after.items():
-            setattr(rule, key, value)
-        rule.updated_by = _user(ctx.actor)
-        rule.save()
-        diff = {k: [_snapshot(before)[k], _snapshot(after)[k]] for k in after if before[k] != after[k]}
-        if diff:
-            _audit(ctx, Action.UPDATE, "guard_rule", rule, {"changes": diff})
-    return rule
+    return _update(ctx, PolicyRule, rule, changes, _rule_values, _clean_rule, "guard_rule")
 
 
 def delete_rule(ctx: Any, rule: PolicyRule) -> None:
+    _delete(ctx, rule, _rule_values, "guard_rule")
+
+
+def _update(ctx: Any, model: type, row: Any, changes: dict[str, Any], values: Any, clean: Any,
+            object_type: str) -> Any:
+    """Change the given fields of a rule or exception, validated as a whole (``clean``), audited with the diff."""
     ctx = _ctx(ctx)
     access.require(access.can_manage_guard(ctx.actor))
     with transaction.atomic():
-        _audit(ctx, Action.DELETE, "guard_rule", rule, _snapshot(_rule_values(rule)))
-        rule.delete()
+        row = model.objects.select_for_update().get(pk=row.pk)
+        before = values(row)
+        unknown = set(changes) - set(before)
+        if unknown:
+            raise TypeError(f"unknown fields: {sorted(unknown)}")
+        after = clean(before | changes, row.pk)
+        for key, value in after.items():
+            setattr(row, key, value)
+        row.updated_by = _user(ctx.actor)
+        row.save()
+        old, new = _snapshot(before), _snapshot(after)
+        diff = {k: [old[k], new[k]] for k in after if before[k] != after[k]}
+        if diff:
+            _audit(ctx, Action.UPDATE, object_type, row, {"changes": diff})
+    return row
+
+
+def _delete(ctx: Any, row: Any, values: Any, object_type: str) -> None:
+    ctx = _ctx(ctx)
+    access.require(access.can_manage_guard(ctx.actor))
+    with transaction.atomic():
+        _audit(ctx, Action.DELETE, object_type, row, _snapshot(values(row)))
+        row.delete()
 
 
 def move_rule(ctx: Any, rule: PolicyRule, position: int) -> None:
@@ -417,31 +428,12 @@ def create_allowance(ctx: Any, slug: str, domains: Any, *, action: str = "allow"
 
 
 def update_allowance(ctx: Any, allowance: PolicyAllowance, **changes: Any) -> PolicyAllowance:
-    ctx = _ctx(ctx)
-    access.require(access.can_manage_guard(ctx.actor))
-    with transaction.atomic():
-        allowance = PolicyAllowance.objects.select_for_update().get(pk=allowance.pk)
-        before = _allowance_values(allowance)
-        unknown = set(changes) - set(before)
-        if unknown:
-            raise TypeError(f"unknown fields: {sorted(unknown)}")
-        after = _clean_allowance(before | changes, allowance.pk)
-        for key, value in after.items():
-            setattr(allowance, key, value)
-        allowance.updated_by = _user(ctx.actor)
-        allowance.save()
-        diff = {k: [_snapshot(before)[k], _snapshot(after)[k]] for k in after if before[k] != after[k]}
-        if diff:
-            _audit(ctx, Action.UPDATE, "guard_allowance", allowance, {"changes": diff})
-    return allowance
+    """Change the given fields of an exception; the others stay."""
+    return _update(ctx, PolicyAllowance, allowance, changes, _allowance_values, _clean_allowance, "guard_allowance")
 
 
 def delete_allowance(ctx: Any, allowance: PolicyAllowance) -> None:
-    ctx = _ctx(ctx)
-    access.require(access.can_manage_guard(ctx.actor))
-    with transaction.atomic():
-        _audit(ctx, Action.DELETE, "guard_allowance", allowance, _snapshot(_allowance_values(allowance)))
-        allowance.delete()
+    _delete(ctx, allowance, _allowance_values, "guard_allowance")
 
 
 def move_allowance(ctx: Any, allowance: PolicyAllowance, position: int) -> None:
