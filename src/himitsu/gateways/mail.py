@@ -175,10 +175,14 @@ def _ascii(text: str, limit: int = 380) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+
 def _headers(data: bytes) -> tuple[str, int, str]:
     """(Message-ID, length of the decoded subject, Auto-Submitted) of a message; never fails."""
     try:
-        headers = BytesHeaderParser(policy=email.policy.compat32).parsebytes(data)
+        end = _HEADER_END.search(data)  # the parser would still read every line of the body
+        headers = BytesHeaderParser(policy=email.policy.compat32).parsebytes(data[: end.end()] if end else data)
         mid = str(headers.get("Message-ID", "") or "").strip()
         auto = str(headers.get("Auto-Submitted", "") or "").strip().lower()
         raw_subject = headers.get("Subject")

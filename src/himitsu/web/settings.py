@@ -89,6 +89,10 @@ if _db.is_sqlite:
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
             },
             "TEST": {"NAME": os.environ.get("HIMITSU_TEST_SQLITE_NAME") or None},
+            # Each server thread keeps its connection (opening one runs the PRAGMAs, closing one checkpoints
+            # the WAL: ~0.8 ms a request otherwise, a fifth of a check API call).
+            "CONN_MAX_AGE": 600,
+            "CONN_HEALTH_CHECKS": True,
         }
     }
 else:

@@ -58,6 +58,7 @@ from himitsu.web.accounts import access
 from himitsu.web.accounts.models import Department, User
 from himitsu.web.audit import chain
 from himitsu.web.audit.models import Action
+from himitsu.web.core.db import serialised_writes
 from himitsu.web.guard import crypto
 from himitsu.web.guard.models import (
     ApiToken,
@@ -179,6 +180,17 @@ def current_policy() -> Policy:
         raise InputError("guard.rule_invalid", rule=exc.where, reason=exc.reason) from exc
     _policy_read = (stamp or "", policy)
     return policy
+
+
+def warm_up() -> None:
+    """Before a server answers: open the register's fingerprint index, build the detectors (one check of a
+    short text) and read the policy, so that the first requests do not wait for them (with several server
+    processes this runs once, before they are made, and they share what was loaded)."""
+    from himitsu.engine.model import Extraction, TextPart
+    from himitsu.web.register import documents
+
+    documents.engine().inspect(Extraction(parts=[TextPart("", "warm-up ウォームアップ 0312345678", "text")]))
+    current_policy()
 
 
 def _policy_changed() -> None:
@@ -521,7 +533,8 @@ def verify_token(plaintext: str, scope: str) -> ApiToken | None:
     if token.user_id is not None and not token.user.is_active:
         return None
     if token.last_used_at is None or now - token.last_used_at >= timedelta(seconds=LAST_USED_EVERY):
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        with serialised_writes():
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
     return token
 
@@ -637,9 +650,15 @@ class DatabaseGuard:
             sha256=item.sha256, size=len(item.data), policy_version=decision.policy_version[:60],
             meta=_clean_json(dict(item.meta)))
         actor = self.ctx.actor if self.ctx is not None else None
-        if decision.action == "allow" and not result.findings and not result.problems:
+        with serialised_writes():
+            self._save(row, actor, item, token, audited=bool(
+                decision.action != "allow" or result.findings or result.problems))
+        return row
+
+    def _save(self, row: GuardDecision, actor: Any, item: Outbound, token: ApiToken | None, audited: bool) -> None:
+        if not audited:
             row.save()
-            return row
+            return
         with transaction.atomic():
             row.save()
             chain.record(Action.CREATE, actor=actor, request=self.ctx.request if self.ctx else None,
@@ -649,7 +668,6 @@ class DatabaseGuard:
                          details={"channel": row.channel, "action": row.action, "findings": row.findings,
                                   "detectors": row.detectors, "rules": row.rules,
                                   "destinations": len(row.destinations), "bytes": row.size})
-        return row
 
     def _actor_name(self, item: Outbound, token: ApiToken | None = None) -> str:
         token = token or self.token
