@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -277,7 +278,7 @@ n = int(sys.argv[1])
 for start in range(0, n, 5000):
     SecretDocument.objects.bulk_create([SecretDocument(pk=i + 1, secret=secret, filename=f"doc{i}.txt", size=5120,
                                                        sha256="0" * 64) for i in range(start, min(n, start + 5000))])
-_row, token = services.create_token(Context(actor=system_actor(), channel="cli"), "bench", ["check"])
+_row, token = services.create_token(Context(actor=system_actor(), channel="cli"), "bench", ["check", "ai"])
 print(token)
 """
 
@@ -293,13 +294,12 @@ def _web_index(web_index: str) -> None:
     build_large_index(engine, base, first_id=1)
 
 
-def run_check_api(texts: list[str], rate: float, seconds: float, processes: list[int],
-                  database_url: str = "") -> list[list[object]]:
-    """POST /api/v1/check on the web app (``himitsu serve``: waitress, its own processes) with an API token, on
-    the embedded SQLite database or on ``database_url`` (an empty PostgreSQL database)."""
+@contextlib.contextmanager
+def _web_home(database_url: str = "") -> Any:
+    """A fresh HIMITSU_HOME whose register holds the 100,000 documents and an API token (scopes check and ai), on
+    the embedded SQLite database or on ``database_url`` (an empty PostgreSQL database): yields (env, token)."""
     import subprocess
 
-    rows: list[list[object]] = []
     with tempfile.TemporaryDirectory(prefix="himitsu-bench-web-") as web:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HIMITSU_")}
         env |= {"HIMITSU_HOME": f"{web}/home", "HIMITSU_INDEX_DIR": f"{web}/index",
@@ -307,11 +307,20 @@ def run_check_api(texts: list[str], rate: float, seconds: float, processes: list
                 "HIMITSU_GUARD_BURST": "100000"}
         if database_url:
             env["HIMITSU_DATABASE_URL"] = database_url
-        log("check API: the web app's index and database ...")
+        log("the web app's index and database ...")
         _web_index(f"{web}/index")
         setup = subprocess.run([sys.executable, "-c", _SETUP_WEB, str(N_DOCS)], env=env, capture_output=True,
                                text=True, timeout=600, check=True)
-        token = setup.stdout.split()[-1]
+        yield env, setup.stdout.split()[-1]
+
+
+def run_check_api(texts: list[str], rate: float, seconds: float, processes: list[int],
+                  database_url: str = "") -> list[list[object]]:
+    """POST /api/v1/check on the web app (``himitsu serve``: waitress, its own processes) with an API token."""
+    import subprocess
+
+    rows: list[list[object]] = []
+    with _web_home(database_url) as (env, token):
         himitsu = str(Path(sys.executable).with_name("himitsu"))
         bodies = [json.dumps({"text": t, "channel": "api"}, ensure_ascii=False).encode() for t in texts]
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
@@ -329,6 +338,41 @@ def run_check_api(texts: list[str], rate: float, seconds: float, processes: list
             where = "PostgreSQL" if database_url else "SQLite"
             rows += summary(f"POST /api/v1/check, {where}, {count} server process(es)",
                             [(r[0], r[1], "") for r in results])
+    return rows
+
+
+def run_ai_deployed(texts: list[str], rate: float, seconds: float, database_url: str = "") -> list[list[object]]:
+    """The AI gateway as it is deployed: ``himitsu guard serve`` (its own process) with the web app's guard, which
+    records every decision in the database, in front of the stand-in provider; checks in threads."""
+    import subprocess
+
+    rows: list[list[object]] = []
+    proc, provider, stop = _start(_provider)
+    try:
+        with _web_home(database_url) as (env, token):
+            port = _free_port()
+            env = env | {"HIMITSU_AI_UPSTREAM": f"http://127.0.0.1:{provider}/v1", "HIMITSU_AI_PORT": str(port)}
+            himitsu = str(Path(sys.executable).with_name("himitsu"))
+            server = subprocess.Popen([himitsu, "guard", "serve"], env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE)
+            bodies = [json.dumps({"model": "bench", "messages": [{"role": "user", "content": t}]},
+                                 ensure_ascii=False).encode() for t in texts]
+            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+            try:
+                _wait(port, server)
+                log(f"AI gateway as deployed: {rate:.0f} requests/s for {seconds:.0f} s ...")
+                direct = load(f"http://127.0.0.1:{provider}/v1/chat/completions", headers, bodies, rate, seconds)
+                through = load(f"http://127.0.0.1:{port}/v1/chat/completions", headers, bodies, rate, seconds)
+            finally:
+                server.terminate()
+                server.wait(30)
+            where = "PostgreSQL" if database_url else "SQLite"
+            rows += summary("straight to the provider", direct)
+            rows += summary(f"himitsu guard serve, decisions recorded ({where})", through,
+                            sorted(r[0] for r in direct))
+    finally:
+        stop.set()
+        proc.join(10)
     return rows
 
 
@@ -489,6 +533,9 @@ def main() -> None:
                 if args.only in (None, "ai"):
                     table(["run", "decision", "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms",
                            "added p50 / p99 ms"], run_ai(tmp, texts, args.rate, args.seconds, pool))
+                if args.only in (None, "ai") and not workers:  # as deployed: its own process, records kept
+                    table(["run", "decision", "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms",
+                           "added p50 / p99 ms"], run_ai_deployed(texts, args.rate, args.seconds))
                 if args.only in (None, "api") and not workers:  # the web app runs its own processes
                     table(["run", "decision", "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms",
                            "added p50 / p99 ms"], run_check_api(texts, args.rate, args.seconds, [1, 2]))

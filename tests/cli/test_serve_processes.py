@@ -54,3 +54,60 @@ def test_two_server_processes_share_the_port_and_stop_together(tmp_path):
         proc.communicate(timeout=60)
     assert proc.returncode == 0
     assert _children(proc.pid) == []
+
+
+@pytest.mark.slow
+def test_checks_from_many_connections_are_each_recorded_once(tmp_path):
+    """Serving mode on a SQLite file: 8 clients at once against 2 server processes of 4 threads; every request
+    answered, each with a record of its own, the ones that found something in an unbroken audit chain."""
+    import json
+    import sqlite3
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.guard_env import EXCERPT, HARMLESS, RECIPE
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HIMITSU_")} | {
+        "HIMITSU_HOME": str(tmp_path), "HIMITSU_GUARD_RATE": "10000", "HIMITSU_GUARD_BURST": "10000"}
+    secret = tmp_path / "条件表.txt"
+    secret.write_text(RECIPE, encoding="utf-8")
+    run = {"env": env, "capture_output": True, "text": True, "timeout": 120}
+    assert subprocess.run([HIMITSU, "secrets", "add", str(secret), "--level", "極秘"], **run).returncode == 0
+    made = subprocess.run([HIMITSU, "guard", "tokens", "create", "load", "--scope", "check", "--json"], **run)
+    token = json.loads(made.stdout)["token"]
+    proc = subprocess.Popen([HIMITSU, "serve", "--port", str(port), "--processes", "2", "--threads", "4"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def check(text: str) -> dict:
+        body = json.dumps({"text": text}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/check", data=body, headers={
+            "Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            return json.loads(reply.read())
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                check(HARMLESS)
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1]
+                time.sleep(0.3)
+        texts = [f"{HARMLESS} {i}" for i in range(60)] + [EXCERPT] * 20
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(check, texts))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    assert [a["action"] for a in answers] == ["allow"] * 60 + ["block"] * 20
+    records = [a["record"] for a in answers]
+    assert len(set(records)) == len(records)
+    with sqlite3.connect(tmp_path / "himitsu.sqlite3") as db:
+        stored = dict(db.execute("SELECT id, action FROM guard_guarddecision").fetchall())
+        audited = {int(r[0]) for r in db.execute(
+            "SELECT object_id FROM audit_auditevent WHERE object_type = 'guard_decision'")}
+    assert all(stored[a["record"]] == a["action"] for a in answers)
+    assert audited == {a["record"] for a in answers if a["action"] == "block"}
+    verified = subprocess.run([HIMITSU, "audit", "verify"], **run)
+    assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -282,13 +282,15 @@ def serve(
     from himitsu.gateways import config as gateway_config
     from himitsu.gateways.pool import CheckPool
     from himitsu.gateways.serve import run
-    from himitsu.web.guard import services, worker
+    from himitsu.web.guard import services, serving, worker
 
     ai = gateway_config.ai_config(os.environ)
     mail = gateway_config.mail_config(os.environ)
     if ai is None and mail is None:
         raise InputError("guard.nothing_to_serve")
     services.ensure_seeded()
+    services.warm_up()
+    serving.enable()
     if ai is not None:
         console.print(_("AI gateway: http://{host}:{port}/v1 → {upstream}").format(
             host=ai.host, port=ai.port, upstream=ai.upstream))

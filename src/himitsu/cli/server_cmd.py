@@ -122,12 +122,14 @@ def serve(
         if not User.objects.exists():
             console.print(_("No user yet: create one with `himitsu users add NAME --role system_admin`."))
     from himitsu.errors import HimitsuError
+    from himitsu.web.guard import serving
     from himitsu.web.guard.services import warm_up
 
     try:
         warm_up()
     except HimitsuError as exc:  # the register and the rest still work; checks will report it
         console.print(f"[yellow]{runtime.error_text(exc)}[/]")
+    serving.enable()
     console.print(_("Press Ctrl+C to stop."))
     if processes == 1:
         waitress_serve(application, host=host, port=port, threads=threads, ident="himitsu", _quiet=True)

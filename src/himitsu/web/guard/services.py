@@ -27,6 +27,7 @@ import hmac
 import json
 import re
 import secrets as random
+import time as _time
 import uuid
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
@@ -59,7 +60,7 @@ from himitsu.web.accounts.models import Department, User
 from himitsu.web.audit import chain
 from himitsu.web.audit.models import Action
 from himitsu.web.core.db import serialised_writes
-from himitsu.web.guard import crypto
+from himitsu.web.guard import crypto, serving
 from himitsu.web.guard.models import (
     ApiToken,
     GuardDecision,
@@ -160,17 +161,21 @@ def policy_data(include_disabled: bool = False) -> dict[str, Any]:
 
 #: (stamp, policy) as this process last read it; see ``PolicySeed.stamp``
 _policy_read: tuple[str, Policy] | None = None
+_policy_checked = 0.0  # when this process last read the stamp (serving mode reads it once a second)
 
 
 def current_policy() -> Policy:
     """The engine policy of the enabled rules and exceptions, in order (version ``db-<hash of the rows>``).
     Read again only when the policy's stamp changed (every change through these services changes it)."""
-    global _policy_read
+    global _policy_read, _policy_checked
+    read = _policy_read
+    if read is not None and serving.enabled() and _time.monotonic() - _policy_checked < serving.POLICY_SECONDS:
+        return read[1]
     stamp = PolicySeed.objects.filter(pk=1).values_list("stamp", flat=True).first()
     if stamp is None:
         ensure_seeded()
         stamp = PolicySeed.objects.filter(pk=1).values_list("stamp", flat=True).first()
-    read = _policy_read
+    _policy_checked = _time.monotonic()
     if read is not None and stamp and read[0] == stamp:
         return read[1]
     data = policy_data()
@@ -195,7 +200,9 @@ def warm_up() -> None:
 
 def _policy_changed() -> None:
     """A rule or exception changed (inside its transaction): a new stamp, so every process reads the policy again."""
+    global _policy_read
     PolicySeed.objects.filter(pk=1).update(stamp=uuid.uuid4().hex)
+    _policy_read = None
 
 
 def rule_choices() -> dict[str, list[str]]:
@@ -513,6 +520,10 @@ def _parse(plaintext: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
+_recent_tokens = serving.Recent(serving.TOKEN_SECONDS)  # serving mode: token rows by prefix, read briefly
+_recent_users = serving.Recent(serving.TOKEN_SECONDS)  # serving mode: senders by user name
+
+
 def verify_token(plaintext: str, scope: str) -> ApiToken | None:
     """The live token with ``scope`` behind ``plaintext``, else None (unknown, wrong secret, revoked, expired,
     another scope, or bound to a person who is no longer active). Compares in constant time; notes the use
@@ -521,10 +532,15 @@ def verify_token(plaintext: str, scope: str) -> ApiToken | None:
     if parsed is None:
         return None
     prefix, secret = parsed
-    token = ApiToken.objects.select_related("user", "user__department").filter(prefix=prefix).first()
+    digest = _digest(secret)
+    token = _recent_tokens.get(prefix) if serving.enabled() else None
+    if token is None:
+        token = ApiToken.objects.select_related("user", "user__department").filter(prefix=prefix).first()
     expected = token.secret_sha256 if token is not None else "0" * 64
-    if not hmac.compare_digest(_digest(secret), expected) or token is None:
+    if not hmac.compare_digest(digest, expected) or token is None:
         return None
+    if serving.enabled():
+        _recent_tokens.put(prefix, token)
     now = timezone.now()
     if token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= now):
         return None
@@ -548,6 +564,7 @@ def revoke_token(ctx: Any, token: ApiToken) -> ApiToken:
             raise InputError("guard.token_revoked")
         token.revoked_at, token.revoked_by, token.revoked_by_name = timezone.now(), _user(ctx.actor), _name(ctx.actor)
         token.save(update_fields=["revoked_at", "revoked_by", "revoked_by_name"])
+        _recent_tokens.clear()
         _audit(ctx, Action.REVOKE, "guard_token", token, {"name": token.name, "prefix": token.prefix})
     return token
 
@@ -636,10 +653,13 @@ class DatabaseGuard:
         """Store the decision (no content); a decision that found something or did more than allow also goes to
         the audit trail, in the same transaction. Clean content that was let through is kept only here: the
         audit trail records what matters, not every prompt of the day (the decisions list shows them all)."""
-        user = User.objects.filter(username=item.identity.user).first() if item.identity.user else None
+        user = _sender(item.identity.user)
         token = self.token
         if token is None and item.identity.credential:  # the token a gateway saw (identify put its prefix there)
-            token = ApiToken.objects.filter(prefix=item.identity.credential[:16]).first()
+            prefix = item.identity.credential[:16]
+            token = _recent_tokens.get(prefix) if serving.enabled() else None
+            if token is None:
+                token = ApiToken.objects.filter(prefix=prefix).first()
         reasons = [r for r in decision.reasons]
         row = GuardDecision(
             at=timezone.now(), channel=item.channel, user=user, username=item.identity.user[:150],
@@ -650,24 +670,27 @@ class DatabaseGuard:
             sha256=item.sha256, size=len(item.data), policy_version=decision.policy_version[:60],
             meta=_clean_json(dict(item.meta)))
         actor = self.ctx.actor if self.ctx is not None else None
-        with serialised_writes():
-            self._save(row, actor, item, token, audited=bool(
-                decision.action != "allow" or result.findings or result.problems))
+
+        def audit(row: GuardDecision) -> None:
+            self._audit(row, actor, item, token)
+
+        audited = bool(decision.action != "allow" or result.findings or result.problems)
+        if serving.enabled():
+            return serving.writer.write(row, audit if audited else None)
+        with serialised_writes(), transaction.atomic():
+            row.save()
+            if audited:
+                audit(row)
         return row
 
-    def _save(self, row: GuardDecision, actor: Any, item: Outbound, token: ApiToken | None, audited: bool) -> None:
-        if not audited:
-            row.save()
-            return
-        with transaction.atomic():
-            row.save()
-            chain.record(Action.CREATE, actor=actor, request=self.ctx.request if self.ctx else None,
-                         channel=(self.ctx.channel if self.ctx else "guard")[:10], object_type="guard_decision",
-                         object_id=row.pk, object_repr=f"{row.channel} {row.action}",
-                         actor_name=None if _name(actor) else self._actor_name(item, token),
-                         details={"channel": row.channel, "action": row.action, "findings": row.findings,
-                                  "detectors": row.detectors, "rules": row.rules,
-                                  "destinations": len(row.destinations), "bytes": row.size})
+    def _audit(self, row: GuardDecision, actor: Any, item: Outbound, token: ApiToken | None) -> None:
+        chain.record(Action.CREATE, actor=actor, request=self.ctx.request if self.ctx else None,
+                     channel=(self.ctx.channel if self.ctx else "guard")[:10], object_type="guard_decision",
+                     object_id=row.pk, object_repr=f"{row.channel} {row.action}",
+                     actor_name=None if _name(actor) else self._actor_name(item, token),
+                     details={"channel": row.channel, "action": row.action, "findings": row.findings,
+                              "detectors": row.detectors, "rules": row.rules,
+                              "destinations": len(row.destinations), "bytes": row.size})
 
     def _actor_name(self, item: Outbound, token: ApiToken | None = None) -> str:
         token = token or self.token
@@ -710,6 +733,28 @@ class DatabaseGuard:
                     .order_by("pk").first())
             return identity_of(user) if user is not None else None
         return None
+
+
+def forget_recent() -> None:
+    """Drop what serving mode keeps for a few seconds (tokens, senders, the policy's last look)."""
+    global _policy_read
+    _recent_tokens.clear()
+    _recent_users.clear()
+    _policy_read = None
+
+
+def _sender(username: str) -> User | None:
+    """The person a decision is recorded against (by user name; kept briefly in serving mode)."""
+    if not username:
+        return None
+    if serving.enabled():
+        found = _recent_users.get(username)
+        if found is not None:
+            return found or None
+    user = User.objects.filter(username=username).first()
+    if serving.enabled():
+        _recent_users.put(username, user or False)
+    return user
 
 
 def visible_result(viewer: Any, result: Result) -> Result:

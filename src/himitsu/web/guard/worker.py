@@ -11,6 +11,9 @@ def database_guard() -> Any:
     from himitsu.cli import runtime
 
     runtime.setup(migrate=False)  # the serving process migrated already
-    from himitsu.web.guard.services import DatabaseGuard
+    from himitsu.web.guard import serving
+    from himitsu.web.guard.services import DatabaseGuard, warm_up
 
+    warm_up()
+    serving.enable()
     return DatabaseGuard()

@@ -1,0 +1,178 @@
+"""How a serving process (``himitsu serve``, ``himitsu guard serve`` and its check workers) keeps the guard's
+database work off the hot path.
+
+A check costs about a millisecond of the engine; what it costs on top is the database: reading the token and
+the policy, writing the decision record. Many threads of one process doing that at 200 requests a second meet
+two walls: SQLite lets one writer in at a time and puts the others to sleep (1 … 100 ms) in its busy handler,
+and every query lets go of the interpreter lock, which a thread busy with a check then holds for up to its
+switch interval (5 ms) — a convoy that turned 3 ms requests into seconds. In serving mode:
+
+* **one writer thread** per process stores the decision records, many in one transaction (a bulk insert for
+  those that go only to the decisions list, one by one for those the audit trail records too); the thread that
+  asked waits for its record's id, so nothing is answered before it is stored;
+* **short-lived reads**: a verified API token is reused for :data:`TOKEN_SECONDS` seconds and the policy's
+  stamp is looked at once a :data:`POLICY_SECONDS`, so a revocation or a policy change made elsewhere takes
+  effect in every serving process within those seconds (at once in the process that made it).
+
+Outside serving mode (the web pages, the CLI, the tests) everything is read and written when asked, as before.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+TOKEN_SECONDS = 5.0
+POLICY_SECONDS = 1.0
+MAX_BATCH = 500
+
+_serving = False
+
+
+def enable() -> None:
+    """This process serves requests: from now on records go through the writer and reads are kept briefly."""
+    global _serving
+    _serving = True
+
+
+def disable() -> None:
+    """Back to reading and writing when asked (tests): the writer thread finishes what it was given and stops,
+    closing its database connection."""
+    global _serving
+    _serving = False
+    writer.stop()
+    _forget()
+
+
+def enabled() -> bool:
+    return _serving
+
+
+def _forget() -> None:
+    from himitsu.web.guard import services
+
+    services.forget_recent()
+
+
+@dataclass
+class _Job:
+    row: Any
+    audit: Callable[[Any], None] | None
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
+class RecordWriter:
+    """The writer thread of this process (started on first use, again in a forked child)."""
+
+    def __init__(self) -> None:
+        self._pid = 0
+        self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def write(self, row: Any, audit: Callable[[Any], None] | None) -> Any:
+        """Store ``row`` (a GuardDecision; ``audit(row)`` adds its audit event in the same transaction) and return
+        it with its id, or raise what storing it raised."""
+        self._ensure()
+        job = _Job(row, audit)
+        self._queue.put(job)
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return row
+
+    def stop(self) -> None:
+        if self._pid != os.getpid() or self._thread is None:
+            return
+        job = _Job(row=None, audit=None)
+        self._queue.put(job)
+        self._thread.join(30)
+        self._thread, self._pid = None, 0
+
+    def _ensure(self) -> None:
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid != os.getpid():
+                self._queue = queue.SimpleQueue()
+                self._thread = threading.Thread(target=self._run, name="himitsu-records", daemon=True)
+                self._thread.start()
+                self._pid = os.getpid()
+
+    def _run(self) -> None:
+        from django.db import connections
+
+        stopping = False
+        while not stopping:
+            batch = [self._queue.get()]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stopping = any(job.row is None for job in batch)
+            batch = [job for job in batch if job.row is not None]
+            if not batch:
+                continue
+            try:
+                _store(batch)
+            except Exception:  # noqa: BLE001 - one bad record must not fail the others: each on its own
+                for job in batch:
+                    try:
+                        _store([job])
+                    except Exception as exc:  # noqa: BLE001 - handed to the thread that waits for it
+                        job.error = exc
+            for job in batch:
+                job.done.set()
+        connections.close_all()
+
+
+def _store(batch: list[_Job]) -> None:
+    from django.db import close_old_connections, transaction
+
+    from himitsu.web.core.db import serialised_writes
+    from himitsu.web.guard.models import GuardDecision
+
+    close_old_connections()  # as a request would: a broken or old connection is replaced
+    plain = [job.row for job in batch if job.audit is None]
+    with serialised_writes(), transaction.atomic():
+        if plain:
+            GuardDecision.objects.bulk_create(plain)
+        for job in batch:
+            if job.audit is not None:
+                job.row.save()
+                job.audit(job.row)
+
+
+writer = RecordWriter()
+
+
+class Recent:
+    """Values kept for ``seconds`` (a verified token by its digest); cleared when this process changes them."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._values: dict[Any, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        found = self._values.get(key)
+        if found is None or time.monotonic() - found[0] > self.seconds:
+            return None
+        return found[1]
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            if len(self._values) > 10_000:
+                self._values.clear()
+            self._values[key] = (time.monotonic(), value)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
