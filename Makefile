@@ -62,6 +62,7 @@ bench: install
 	$(BIN)/python -m tests.bench.detect
 	$(BIN)/python -m tests.bench.scan
 	$(BIN)/python -m tests.bench.guard
+	$(BIN)/python -m tests.bench.insider
 
 lint: install
 	$(BIN)/ruff check src tests

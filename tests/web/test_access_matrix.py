@@ -103,6 +103,17 @@ def _table() -> list[tuple[str, str, str, int]]:
 
 TABLE = _table()
 
+# Insider risk: the list (pseudonymised) for system administrators, trade-secret managers and auditors; ingest and
+# scoring for the first two; reveal for trade-secret managers only (tests/web/test_insider_views.py: the pages).
+INSIDER_READERS = {"admin", "manager", "auditor"}
+INSIDER_RUNNERS = {"admin", "manager"}
+INSIDER_REVEALERS = {"manager"}
+TABLE += [row for role in ROLES for row in (
+    (role, "GET", "/insider/", 200 if role in INSIDER_READERS else 403),
+    (role, "POST", "/insider/budget/", 302 if role in INSIDER_READERS else 403),
+    (role, "POST", "/insider/score/", 302 if role in INSIDER_RUNNERS else 403),
+)]
+
 
 def form_payload(secret: Any = None, **overrides: Any) -> dict[str, Any]:
     """The web form's POST data for ``secret`` (or a minimal new entry), with ``overrides``."""
@@ -476,3 +487,14 @@ def test_web_forms_need_csrf_token(org, csrf_client):
     token = _token(csrf_client)
     r = csrf_client.post(f"/register/{org.recipe.pk}/delete/", {"csrfmiddlewaretoken": token})
     assert r.status_code == 302
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_insider_access_for_every_role(org, role):
+    from himitsu.web.accounts import access
+
+    user = org.users[role]
+    assert access.can_view_insider(user) is (role in INSIDER_READERS)
+    assert access.can_run_insider(user) is (role in INSIDER_RUNNERS)
+    assert access.can_reveal_insider(user) is (role in INSIDER_REVEALERS)
+    assert not access.can_reveal_insider(access.system_actor())  # the shell operator reveals nobody

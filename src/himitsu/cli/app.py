@@ -9,6 +9,7 @@ from himitsu.cli import (
     check_cmd,
     grants_cmd,
     guard_cmd,
+    insider_cmd,
     notices_cmd,
     people_cmd,
     pledges_cmd,
@@ -44,3 +45,5 @@ app.command("scan", help="ファイルサーバ・共有・バケットのスキ
     scan_cmd.scan)
 app.add_typer(scan_cmd.app, name="scans", help="スキャン対象と定期実行 / Scan targets and the scheduled worker.")
 app.add_typer(guard_cmd.app, name="guard", help="送信ガード（ポリシー・トークン・判定の試行） / The outbound guard.")
+app.add_typer(insider_cmd.app, name="insider",
+              help="インサイダーリスク分析（ログ取込・スコア） / Insider-risk analytics: ingest logs, score days.")

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "himitsu.web.grants",
     "himitsu.web.scans",
     "himitsu.web.guard",
+    "himitsu.web.insider",
 ]
 
 MIDDLEWARE = [

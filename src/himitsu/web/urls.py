@@ -48,6 +48,7 @@ urlpatterns = [
     path("grants/", include("himitsu.web.grants.urls")),
     path("scans/", include("himitsu.web.scans.urls")),
     path("guard/", include("himitsu.web.guard.urls")),
+    path("insider/", include("himitsu.web.insider.urls")),
     path("api/v1/", api.urls),
 ]
 

@@ -10,6 +10,14 @@ else filters register entries by role.
 | dept_manager    | own department's + granted to them     | own department's          | no        |
 | employee        | granted to them (directly or by group) | none                      | no        |
 | auditor         | all (read-only)                        | none                      | yes       |
+
+| role            | insider risk (pseudonymised list, person pages, ingest and scoring, reveal)            |
+|-----------------|----------------------------------------------------------------------------------------|
+| system_admin    | list and person pages (pseudonymised), ingest, score                                   |
+| secret_manager  | list and person pages, ingest, score, reveal an identity (with a reason, audited)      |
+| dept_manager    | none                                                                                   |
+| employee        | none                                                                                   |
+| auditor         | list and person pages (pseudonymised, read-only); reveals in the audit trail           |
 """
 
 from __future__ import annotations
@@ -604,3 +612,28 @@ def can_review_quarantine(user: Any, item: Any = None) -> bool:
     if not ids:
         return True
     return visible_secrets(user).filter(pk__in=ids).count() == len(ids)
+
+
+# --- Insider-risk analytics (インサイダーリスク) -------------------------------------------------------------------
+# The daily list of people worth a look, their timelines and the ingest status: trade-secret managers and system
+# administrators (who also ingest logs and score days), and auditors (read-only). Everyone appears under a
+# pseudonym; only a trade-secret manager reveals an identity, giving a reason, and every reveal is audited (the
+# auditor sees it in the audit trail). Department managers and employees see none of it: a list about their
+# colleagues, even pseudonymised, is not theirs to read.
+INSIDER_ANALYSTS = {Role.SYSTEM_ADMIN, Role.SECRET_MANAGER}
+INSIDER_READERS = INSIDER_ANALYSTS | {Role.AUDITOR}
+
+
+def can_view_insider(user: Any) -> bool:
+    """The insider-risk list, person pages and ingest status (pseudonymised), and one's own daily budget."""
+    return role_of(user) in INSIDER_READERS
+
+
+def can_run_insider(user: Any) -> bool:
+    """Ingest activity logs, load people into the analytics store, score a day ("score now", the CLI)."""
+    return role_of(user) in INSIDER_ANALYSTS
+
+
+def can_reveal_insider(user: Any) -> bool:
+    """See who is behind a pseudonym (a reason is required; audited)."""
+    return role_of(user) == Role.SECRET_MANAGER
