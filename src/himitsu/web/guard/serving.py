@@ -35,18 +35,27 @@ _serving = False
 
 
 def enable() -> None:
-    """This process serves requests: from now on records go through the writer and reads are kept briefly."""
+    """This process serves requests: from now on records go through the writer and reads are kept briefly. What
+    was loaded so far (Django, the engine, the index) lives as long as the process: it is moved out of the
+    garbage collector's way, so that full collections during requests do not walk it again and again."""
+    import gc
+
     global _serving
     _serving = True
+    gc.collect()
+    gc.freeze()
 
 
 def disable() -> None:
     """Back to reading and writing when asked (tests): the writer thread finishes what it was given and stops,
     closing its database connection."""
+    import gc
+
     global _serving
     _serving = False
     writer.stop()
     _forget()
+    gc.unfreeze()
 
 
 def enabled() -> bool:
