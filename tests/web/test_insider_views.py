@@ -154,3 +154,19 @@ def test_reveal_needs_a_reason_shows_the_name_to_that_analyst_only_and_is_audite
     case = workflows.open_case(Context(actor=scored.users["manager"]), scored.users["alice"], "leaving")
     assert isinstance(case, Case)
     assert f'href="/workflows/{case.pk}/"' in body(client.get(url))
+
+
+def test_reasons_say_when_a_score_comes_only_from_the_days_before():
+    from django.utils import translation
+
+    from himitsu.web.insider import views
+
+    moved = {"name": "usb_writes", "value": 40, "own_baseline": 0, "peer_baseline": 0.5}
+    with translation.override("en"):
+        assert views.reasons(InsiderAlert(score=5.0, indicators=[moved]))[0].startswith(
+            views.feature_label("usb_writes"))
+        assert views.reasons(InsiderAlert(score=2.7, indicators=[])) == [
+            "No indicator moved today: the score comes from the days before (accumulated)."]
+        assert views.reasons(InsiderAlert(score=0.0, indicators=[])) == []
+    with translation.override("ja"):
+        assert "前日までの累積" in views.reasons(InsiderAlert(score=2.7, indicators=[]))[0]

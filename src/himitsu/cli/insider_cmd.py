@@ -192,5 +192,5 @@ def score(
         person = f"{ident.name} ({ident.log_user})" if ident else views.pseudonym_label(a.pseudonym)
         leave = "" if a.days_to_leave is None else str(a.days_to_leave)
         table.add_row(str(a.rank), person, a.department, f"{a.score:.2f}", leave,
-                      "\n".join(views.indicator_text(i) for i in a.indicators[:3]))
+                      "\n".join(views.reasons(a)))
     console.print(table)

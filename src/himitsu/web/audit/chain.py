@@ -54,7 +54,7 @@ def client_ip(request: Any) -> str:
     return str(request.META.get("REMOTE_ADDR", ""))[:64]
 
 
-def record(
+def event(
     action: str,
     *,
     actor: Any = None,
@@ -66,11 +66,11 @@ def record(
     details: dict[str, Any] | None = None,
     actor_name: str | None = None,
 ) -> AuditEvent:
-    """Append one record to the chain (inside the caller's transaction, if any)."""
+    """A record not yet in the chain (see :func:`append`)."""
     user = actor if actor is not None else getattr(request, "user", None)
     authenticated = bool(user is not None and getattr(user, "is_authenticated", False))
     name = actor_name if actor_name is not None else (user.get_username() if authenticated else "")
-    event = AuditEvent(
+    return AuditEvent(
         at=timezone.now(),
         actor_id=user.pk if authenticated else None,
         actor_name=name[:150],
@@ -83,16 +83,31 @@ def record(
         user_agent=str(request.META.get("HTTP_USER_AGENT", ""))[:300] if request is not None else "",
         details=details or {},
     )
+
+
+def append(events: list[AuditEvent]) -> list[AuditEvent]:
+    """Append records to the chain in this order, in one statement and inside the caller's transaction, if any
+    (the head is locked while they are linked)."""
+    if not events:
+        return events
     key = config.audit_key()
     with transaction.atomic():
         head, _ = AuditHead.objects.select_for_update().get_or_create(pk=1)
-        event.seq = head.seq + 1
-        event.prev_hash = head.hash
-        event.hash = compute_hash(key, head.hash, _values(event))
-        event.save()
-        head.seq, head.hash = event.seq, event.hash
+        seq, prev = head.seq, head.hash
+        for item in events:
+            seq += 1
+            item.seq, item.prev_hash = seq, prev
+            item.hash = prev = compute_hash(key, prev, _values(item))
+        AuditEvent.objects.bulk_create(events)
+        head.seq, head.hash = seq, prev
         head.save(update_fields=["seq", "hash"])
-    return event
+    return events
+
+
+def record(action: str, **fields: Any) -> AuditEvent:
+    """Append one record to the chain (inside the caller's transaction, if any); ``fields`` as for
+    :func:`event`."""
+    return append([event(action, **fields)])[0]
 
 
 @dataclass

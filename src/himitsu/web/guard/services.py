@@ -58,7 +58,7 @@ from himitsu.gateways.smtp_out import DeliveryError, NextHop, deliver
 from himitsu.web.accounts import access
 from himitsu.web.accounts.models import Department, User
 from himitsu.web.audit import chain
-from himitsu.web.audit.models import Action
+from himitsu.web.audit.models import Action, AuditEvent
 from himitsu.web.core.db import serialised_writes
 from himitsu.web.guard import crypto, serving
 from himitsu.web.guard.models import (
@@ -671,8 +671,8 @@ class DatabaseGuard:
             meta=_clean_json(dict(item.meta)))
         actor = self.ctx.actor if self.ctx is not None else None
 
-        def audit(row: GuardDecision) -> None:
-            self._audit(row, actor, item, token)
+        def audit(row: GuardDecision) -> AuditEvent:
+            return self._audit(row, actor, item, token)
 
         audited = bool(decision.action != "allow" or result.findings or result.problems)
         if serving.enabled():
@@ -680,17 +680,18 @@ class DatabaseGuard:
         with serialised_writes(), transaction.atomic():
             row.save()
             if audited:
-                audit(row)
+                chain.append([audit(row)])
         return row
 
-    def _audit(self, row: GuardDecision, actor: Any, item: Outbound, token: ApiToken | None) -> None:
-        chain.record(Action.CREATE, actor=actor, request=self.ctx.request if self.ctx else None,
-                     channel=(self.ctx.channel if self.ctx else "guard")[:10], object_type="guard_decision",
-                     object_id=row.pk, object_repr=f"{row.channel} {row.action}",
-                     actor_name=None if _name(actor) else self._actor_name(item, token),
-                     details={"channel": row.channel, "action": row.action, "findings": row.findings,
-                              "detectors": row.detectors, "rules": row.rules,
-                              "destinations": len(row.destinations), "bytes": row.size})
+    def _audit(self, row: GuardDecision, actor: Any, item: Outbound, token: ApiToken | None) -> AuditEvent:
+        """The audit event of a decision record (appended to the chain by the caller)."""
+        return chain.event(Action.CREATE, actor=actor, request=self.ctx.request if self.ctx else None,
+                           channel=(self.ctx.channel if self.ctx else "guard")[:10], object_type="guard_decision",
+                           object_id=row.pk, object_repr=f"{row.channel} {row.action}",
+                           actor_name=None if _name(actor) else self._actor_name(item, token),
+                           details={"channel": row.channel, "action": row.action, "findings": row.findings,
+                                    "detectors": row.detectors, "rules": row.rules,
+                                    "destinations": len(row.destinations), "bytes": row.size})
 
     def _actor_name(self, item: Outbound, token: ApiToken | None = None) -> str:
         token = token or self.token

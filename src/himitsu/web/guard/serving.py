@@ -7,9 +7,9 @@ two walls: SQLite lets one writer in at a time and puts the others to sleep (1 â
 and every query lets go of the interpreter lock, which a thread busy with a check then holds for up to its
 switch interval (5 ms) â€” a convoy that turned 3 ms requests into seconds. In serving mode:
 
-* **one writer thread** per process stores the decision records, many in one transaction (a bulk insert for
-  those that go only to the decisions list, one by one for those the audit trail records too); the thread that
-  asked waits for its record's id, so nothing is answered before it is stored;
+* **one writer thread** per process stores the decision records, many in one transaction: one insert for the
+  records, one for the audit events of those the audit trail records too (linked into the chain in order); the
+  thread that asked waits for its record's id, so nothing is answered before it is stored;
 * **short-lived reads**: a verified API token is reused for :data:`TOKEN_SECONDS` seconds and the policy's
   stamp is looked at once a :data:`POLICY_SECONDS`, so a revocation or a policy change made elsewhere takes
   effect in every serving process within those seconds (at once in the process that made it).
@@ -71,7 +71,7 @@ def _forget() -> None:
 @dataclass
 class _Job:
     row: Any
-    audit: Callable[[Any], None] | None
+    audit: Callable[[Any], Any] | None
     done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
 
@@ -85,9 +85,9 @@ class RecordWriter:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def write(self, row: Any, audit: Callable[[Any], None] | None) -> Any:
-        """Store ``row`` (a GuardDecision; ``audit(row)`` adds its audit event in the same transaction) and return
-        it with its id, or raise what storing it raised."""
+    def write(self, row: Any, audit: Callable[[Any], Any] | None) -> Any:
+        """Store ``row`` (a GuardDecision; ``audit(row)`` gives its audit event, appended to the chain in the same
+        transaction) and return it with its id, or raise what storing it raised."""
         self._ensure()
         job = _Job(row, audit)
         self._queue.put(job)
@@ -145,18 +145,14 @@ class RecordWriter:
 def _store(batch: list[_Job]) -> None:
     from django.db import close_old_connections, transaction
 
+    from himitsu.web.audit import chain
     from himitsu.web.core.db import serialised_writes
     from himitsu.web.guard.models import GuardDecision
 
     close_old_connections()  # as a request would: a broken or old connection is replaced
-    plain = [job.row for job in batch if job.audit is None]
     with serialised_writes(), transaction.atomic():
-        if plain:
-            GuardDecision.objects.bulk_create(plain)
-        for job in batch:
-            if job.audit is not None:
-                job.row.save()
-                job.audit(job.row)
+        GuardDecision.objects.bulk_create([job.row for job in batch])  # ids set, in this order
+        chain.append([job.audit(job.row) for job in batch if job.audit is not None])
 
 
 writer = RecordWriter()

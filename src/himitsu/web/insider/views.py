@@ -74,6 +74,14 @@ def _num(value: Any) -> str:
     return f"{v:,.0f}" if abs(v - round(v)) < 1e-9 else f"{v:,.1f}"
 
 
+def reasons(alert: Any, shown: int = 3) -> list[str]:
+    """The main indicators of an alert in words; for a score carried only by the days before (slow ramps), that."""
+    texts = [indicator_text(i) for i in alert.indicators[:shown]]
+    if not texts and alert.score > 0:
+        texts = [_("No indicator moved today: the score comes from the days before (accumulated).")]
+    return texts
+
+
 def indicator_text(ind: dict[str, Any]) -> str:
     """``USB への書き込み 42 件（本人の平常 0.3 件、部署 0.5 件）``."""
     return _("%(label)s: %(value)s (usual for them: %(own)s, department: %(peer)s)") % {
@@ -117,8 +125,7 @@ def index(request: HttpRequest) -> HttpResponse:
     budget = services.get_budget(request.user)
     alerts = services.top_alerts(day, budget) if day else []
     revealed = services.revealed_users(request.user, [a.log_user for a in alerts])
-    rows = [{"a": a, "who": _who(a, revealed), "reasons": [indicator_text(i) for i in a.indicators[:3]]}
-            for a in alerts]
+    rows = [{"a": a, "who": _who(a, revealed), "reasons": reasons(a)} for a in alerts]
     scored = ScoredDay.objects.filter(day=day).first() if day else None
     chain.record(Action.LIST, request=request, object_type="insider_list",
                  details={"day": day.isoformat() if day else "", "count": len(rows)})
