@@ -53,3 +53,18 @@ def test_a_policy_change_here_applies_at_once(serving_mode):
     manager = Context(actor=serving_mode.users["manager"], channel="test")
     services.create_allowance(manager, "nda-outside", ["outside.example.com"], action="allow", channels=["mail"])
     assert guard.evaluate(mail(EXCERPT))[0].action == "allow"
+
+
+def test_the_entry_of_a_matched_document_is_reused_for_seconds(serving_mode):
+    from himitsu.web.register import documents
+    from himitsu.web.register.models import ClassificationLevel, Secret
+
+    guard = services.DatabaseGuard()
+    assert guard.evaluate(mail(EXCERPT))[0].action == "block"  # 極秘
+    Secret.objects.filter(pk=serving_mode.recipe.pk).update(  # as another process would
+        level=ClassificationLevel.objects.get(code="hi"))
+    assert guard.evaluate(mail(EXCERPT))[0].action == "block"  # the entry read a moment ago
+    documents.keep_refs(0)  # ... until TOKEN_SECONDS have passed
+    decision, result = guard.evaluate(mail(EXCERPT))
+    assert {f.secret.level for f in result.findings if f.secret} == {"秘"}
+    assert decision.action == "hold"  # 秘 by mail

@@ -10,9 +10,10 @@ switch interval (5 ms) — a convoy that turned 3 ms requests into seconds. In s
 * **one writer thread** per process stores the decision records, many in one transaction: one insert for the
   records, one for the audit events of those the audit trail records too (linked into the chain in order); the
   thread that asked waits for its record's id, so nothing is answered before it is stored;
-* **short-lived reads**: a verified API token is reused for :data:`TOKEN_SECONDS` seconds and the policy's
-  stamp is looked at once a :data:`POLICY_SECONDS`, so a revocation or a policy change made elsewhere takes
-  effect in every serving process within those seconds (at once in the process that made it).
+* **short-lived reads**: a verified API token, a sender's user row and the register entry of a matched document
+  are reused for :data:`TOKEN_SECONDS` seconds and the policy's stamp is looked at once a :data:`POLICY_SECONDS`,
+  so a revocation, a policy change or an entry's new level made elsewhere takes effect in every serving process
+  within those seconds (a revocation or policy change at once in the process that made it).
 
 Outside serving mode (the web pages, the CLI, the tests) everything is read and written when asked, as before.
 """
@@ -40,8 +41,11 @@ def enable() -> None:
     garbage collector's way, so that full collections during requests do not walk it again and again."""
     import gc
 
+    from himitsu.web.register import documents
+
     global _serving
     _serving = True
+    documents.keep_refs(TOKEN_SECONDS)
     gc.collect()
     gc.freeze()
 
@@ -51,8 +55,11 @@ def disable() -> None:
     closing its database connection."""
     import gc
 
+    from himitsu.web.register import documents
+
     global _serving
     _serving = False
+    documents.keep_refs(0)
     writer.stop()
     _forget()
     gc.unfreeze()
