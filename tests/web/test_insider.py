@@ -263,3 +263,26 @@ def test_a_store_held_by_another_process_is_reported_as_busy(org, insider_db):
     finally:
         holder.communicate("")
     assert holder.returncode == 0
+
+
+@pytest.mark.django_db
+def test_the_organisations_own_domains_join_the_shipped_ones(tmp_path, monkeypatch):
+    from himitsu.insider.enrich import domains
+
+    path = tmp_path / "insider_domains.yaml"
+    path.write_text("categories:\n  personal_cloud:\n    domains: [files.example-storage.jp]\n"
+                    "  job_site: [tenshoku.example.jp]\ninternal_domains: [Example-Seiki.co.jp]\n", encoding="utf-8")
+    monkeypatch.setenv("HIMITSU_INSIDER_DOMAINS", str(path))
+    config = services.build_config()
+    assert config.internal_domains == ("example-seiki.co.jp",)
+    table = domains(config)
+    assert "files.example-storage.jp" in table["personal_cloud"] and "dropbox.com" in table["personal_cloud"]
+    assert "tenshoku.example.jp" in table["job_site"]
+    for bad in ("categories: [1, 2]\n", "categories:\n  webmail: {domains: mail.example}\n", "- just a list\n",
+                "internal_domains: 3\n", "categories: {\n"):
+        path.write_text(bad, encoding="utf-8")
+        with pytest.raises(InputError) as caught:
+            services.build_config()
+        assert caught.value.code == "insider.domains_invalid"
+    monkeypatch.setenv("HIMITSU_INSIDER_DOMAINS", str(tmp_path / "absent.yaml"))
+    assert services.build_config().extra_domains == {}

@@ -47,6 +47,9 @@ MESSAGES.update({
         "The analytics store {path} is in use by another process (an ingest or a scoring run); try again later."),
     "insider.alert_not_found": gettext_noop("No insider-risk alert with the id {id}."),
     "insider.date_invalid": gettext_noop("{value} is not a date: write it as 2026-04-01."),
+    "insider.domains_invalid": gettext_noop(
+        "The organisation's domain list {path} cannot be used: {reason}. Expected the layout of "
+        "catalog/insider_domains.yaml: categories, each with a list of domains, and optionally internal_domains."),
 })
 
 DEFAULT_BUDGET = 5
@@ -234,11 +237,44 @@ def _merged_people(store: Any) -> list[Any]:
     return list(merged.values())
 
 
+def domains_file() -> Path:
+    """The organisation's own domains: ``HIMITSU_INSIDER_DOMAINS``, else ``HIMITSU_HOME/insider_domains.yaml``."""
+    return Path(os.environ.get("HIMITSU_INSIDER_DOMAINS") or config.home() / "insider_domains.yaml")
+
+
+def own_domains() -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
+    """(domains added per category, internal mail domains) from :func:`domains_file`, when it exists; the same
+    layout as ``catalog/insider_domains.yaml`` (``categories: {personal_cloud: {domains: [...]}, ...}``) plus an
+    optional ``internal_domains: [...]`` (the organisation's own mail domains)."""
+    import yaml
+
+    path = domains_file()
+    if not path.exists():
+        return {}, ()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ValueError("not a mapping")
+        extra: dict[str, tuple[str, ...]] = {}
+        for name, entry in (data.get("categories") or {}).items():
+            found = entry.get("domains") if isinstance(entry, dict) else entry
+            if not isinstance(found, list) or not all(isinstance(d, str) for d in found):
+                raise ValueError(f"{name}: domains must be a list of names")
+            extra[str(name)] = tuple(found)
+        internal = data.get("internal_domains") or []
+        if not isinstance(internal, list) or not all(isinstance(d, str) for d in internal):
+            raise ValueError("internal_domains must be a list of names")
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError, AttributeError) as exc:
+        raise InputError("insider.domains_invalid", path=str(path), reason=str(exc)[:200]) from exc
+    return extra, tuple(d.strip().lower() for d in internal if d.strip())
+
+
 def build_config(tz: str = "Asia/Tokyo") -> Any:
     from himitsu.insider.enrich import Config
 
-    # internal mail domains: the engine takes those of the people's addresses (Himitsu's and a CSV's)
-    return Config(tz=tz, secret_paths=secret_paths())
+    extra, internal = own_domains()
+    # internal mail domains: when the file names none, the engine takes those of the people's addresses
+    return Config(tz=tz, secret_paths=secret_paths(), extra_domains=extra, internal_domains=internal)
 
 
 def _number(value: Any) -> float | None:
