@@ -675,7 +675,8 @@ class DatabaseGuard:
             return self._audit(row, actor, item, token)
 
         audited = bool(decision.action != "allow" or result.findings or result.problems)
-        if serving.enabled():
+        if serving.enabled() and not transaction.get_connection().in_atomic_block:
+            # (inside a caller's transaction the writer's connection would wait for this one: written here)
             return serving.writer.write(row, audit if audited else None)
         with serialised_writes(), transaction.atomic():
             row.save()
