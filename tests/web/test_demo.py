@@ -456,3 +456,37 @@ def test_file_share_is_replaced_by_a_new_demo(db, monkeypatch, tmp_path):
     assert again["loaded"] and again["share"]["findings"] == first["share"]["findings"] > 10
     assert not (share_folder() / "leftover.txt").exists()
     assert ScanRun.objects.get().files_read == len(_share()["files"])
+
+
+def test_the_demo_has_scored_activity_logs_with_the_leaver_first(demo):
+    from himitsu.web.core import demo_activity
+    from himitsu.web.insider.models import InsiderAlert
+
+    insider = demo["insider"]
+    assert insider["loaded"], insider
+    assert insider["events"] > 10_000 and insider["alerts"] > 20
+    top = InsiderAlert.objects.filter(day=insider["day"]).order_by("rank").first()
+    assert top.log_user == demo_activity.LEAVER
+    names = {i["name"] for i in top.indicators}
+    assert {"usb_writes", "after_hours"} <= names, names
+    assert top.days_to_leave is not None
+    # the USB user and the late worker have habits, not alerts
+    for habit in (demo_activity.USB_USER, demo_activity.LATE_WORKER):
+        assert InsiderAlert.objects.get(day=insider["day"], log_user=habit).score < top.score / 5
+
+
+@pytest.mark.parametrize("today", ["2026-09-24", "2027-01-05", "2027-05-10"])  # after 連休, 年末年始, GW
+def test_the_demo_logs_put_the_leaver_first_whatever_the_day(demo, tmp_path, monkeypatch, today):
+    from datetime import date
+
+    from himitsu.web.accounts.models import User
+    from himitsu.web.core import demo_activity
+    from himitsu.web.insider.models import InsiderAlert
+
+    monkeypatch.setenv("HIMITSU_INSIDER_DB", str(tmp_path / "other.duckdb"))
+    users = list(User.objects.select_related("department"))
+    loaded = demo_activity.load(users, date.fromisoformat(today), tmp_path, "example.co.jp")
+    assert loaded["loaded"], loaded
+    assert date.fromisoformat(loaded["day"]) == demo_activity.working_days(date.fromisoformat(today))[-1]
+    top = InsiderAlert.objects.filter(day=loaded["day"]).order_by("rank").first()
+    assert top.log_user == demo_activity.LEAVER

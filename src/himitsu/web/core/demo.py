@@ -29,6 +29,7 @@ from himitsu.catalog import checklist as cl
 from himitsu.catalog import load
 from himitsu.web.accounts import access
 from himitsu.web.accounts.models import AccessGroup, Department, PersonType, Role, SideJobNotice, User
+from himitsu.web.core import demo_activity
 from himitsu.web.register import resolve, services
 from himitsu.web.register.forms import SecretForm
 from himitsu.web.register.models import EvidenceAnswer, Secret
@@ -371,6 +372,10 @@ def load_demo(password: str, *, progress: Callable[[int, int], Any] | None = Non
         _people_and_agreements(data, users, departments, today)
         share = _file_share(users, today)
 
+    # six weeks of the people's activity logs, scored (its own store: after the company is committed)
+    from himitsu import config
+
+    insider = demo_activity.load(list(users.values()), today, config.home(), domain)
     logins = [users[name] for name in data.get("logins", []) if name in users]
     return {
         "loaded": True,
@@ -379,5 +384,6 @@ def load_demo(password: str, *, progress: Callable[[int, int], Any] | None = Non
         "groups": len(data["groups"]),
         "secrets": total,
         "share": share,
+        "insider": insider,
         "logins": [{"username": u.username, "role": str(u.role), "display_name": u.display_name} for u in logins],
     }
