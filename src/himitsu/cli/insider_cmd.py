@@ -176,7 +176,7 @@ def score(
         if not " ".join(reason.split()):
             raise InputError("insider.reason_required")
     result = services.score(chosen, who, channel="cli")
-    shown = result.alerts[:top or services.get_budget(who)]
+    shown = [a for a in result.alerts if a.score > 0][:top or services.get_budget(who)]
     identities = {a.pk: services.reveal(a, who, reason, channel="cli") for a in shown} if reveal else {}
     if json_out:
         for a in shown:

@@ -399,7 +399,10 @@ def scored_days() -> list[date]:
 
 
 def top_alerts(day: date, n: int) -> list[InsiderAlert]:
-    return list(InsiderAlert.objects.filter(day=day).select_related("person__department").order_by("rank")[:n])
+    """The day's first ``n`` people with something against them (a score of 0 is nobody worth a look: on a quiet
+    day the list is shorter than the budget)."""
+    return list(InsiderAlert.objects.filter(day=day, score__gt=0).select_related("person__department")
+                .order_by("rank")[:n])
 
 
 def revealed_users(analyst: Any, log_users: Iterable[str]) -> set[str]:
