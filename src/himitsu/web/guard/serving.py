@@ -15,7 +15,9 @@ switch interval (5 ms) — a convoy that turned 3 ms requests into seconds. In s
   so a revocation, a policy change or an entry's new level made elsewhere takes effect in every serving process
   within those seconds (a revocation or policy change at once in the process that made it).
 
-Outside serving mode (the web pages, the CLI, the tests) everything is read and written when asked, as before.
+Outside serving mode (the CLI, the gateways' tests, the test suite) everything is read and written when asked.
+The web pages served by ``himitsu serve`` run in serving mode too: a token revoked on a page is dropped at once in
+that process and within seconds in the others.
 """
 
 from __future__ import annotations
