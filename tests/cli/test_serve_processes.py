@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,12 +58,31 @@ def test_two_server_processes_share_the_port_and_stop_together(tmp_path):
     assert _children(proc.pid) == []
 
 
+@pytest.fixture
+def own_postgres():
+    """A fresh PostgreSQL database for server processes (when the suite runs on PostgreSQL), dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    base = os.environ.get("HIMITSU_DATABASE_URL", "")
+    if not base.startswith("postgres"):
+        pytest.skip("the suite runs on SQLite")
+    name = f"himitsu_serving_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield base.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
 @pytest.mark.slow
-def test_checks_from_many_connections_are_each_recorded_once(tmp_path):
-    """Serving mode on a SQLite file: 8 clients at once against 2 server processes of 4 threads; every request
-    answered, each with a record of its own, the ones that found something in an unbroken audit chain."""
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_checks_from_many_connections_are_each_recorded_once(tmp_path, request, database):
+    """Serving mode on a SQLite file and on PostgreSQL: 8 clients at once against 2 server processes of 4 threads;
+    every request answered, each with a record of its own, the ones that found something in an unbroken audit
+    chain."""
     import json
-    import sqlite3
     from concurrent.futures import ThreadPoolExecutor
 
     from tests.guard_env import EXCERPT, HARMLESS, RECIPE
@@ -69,6 +90,9 @@ def test_checks_from_many_connections_are_each_recorded_once(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HIMITSU_")} | {
         "HIMITSU_HOME": str(tmp_path), "HIMITSU_GUARD_RATE": "10000", "HIMITSU_GUARD_BURST": "10000"}
+    url = request.getfixturevalue("own_postgres") if database == "postgresql" else ""
+    if url:
+        env["HIMITSU_DATABASE_URL"] = url
     secret = tmp_path / "条件表.txt"
     secret.write_text(RECIPE, encoding="utf-8")
     run = {"env": env, "capture_output": True, "text": True, "timeout": 120}
@@ -103,11 +127,25 @@ def test_checks_from_many_connections_are_each_recorded_once(tmp_path):
     assert [a["action"] for a in answers] == ["allow"] * 60 + ["block"] * 20
     records = [a["record"] for a in answers]
     assert len(set(records)) == len(records)
-    with sqlite3.connect(tmp_path / "himitsu.sqlite3") as db:
-        stored = dict(db.execute("SELECT id, action FROM guard_guarddecision").fetchall())
-        audited = {int(r[0]) for r in db.execute(
-            "SELECT object_id FROM audit_auditevent WHERE object_type = 'guard_decision'")}
+    stored, audited = _decisions(url or tmp_path / "himitsu.sqlite3")
     assert all(stored[a["record"]] == a["action"] for a in answers)
     assert audited == {a["record"] for a in answers if a["action"] == "block"}
     verified = subprocess.run([HIMITSU, "audit", "verify"], **run)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def _decisions(where: Any) -> tuple[dict[int, str], set[int]]:
+    """(decision id -> action, ids of decisions in the audit trail) read straight from the server's database."""
+    import sqlite3
+
+    import psycopg
+
+    queries = ("SELECT id, action FROM guard_guarddecision",
+               "SELECT object_id FROM audit_auditevent WHERE object_type = 'guard_decision'")
+    if isinstance(where, str):
+        with psycopg.connect(where) as db:
+            rows = [db.execute(q).fetchall() for q in queries]
+    else:
+        with contextlib.closing(sqlite3.connect(where)) as db:
+            rows = [db.execute(q).fetchall() for q in queries]
+    return dict(rows[0]), {int(r[0]) for r in rows[1]}

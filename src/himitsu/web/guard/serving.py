@@ -160,6 +160,10 @@ def _store(batch: list[_Job]) -> None:
 
     close_old_connections()  # as a request would: a broken or old connection is replaced
     with serialised_writes(), transaction.atomic():
+        connection = transaction.get_connection()
+        if connection.vendor == "postgresql":  # as SQLite's WAL with synchronous=NORMAL: no flush wait per commit
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
         GuardDecision.objects.bulk_create([job.row for job in batch])  # ids set, in this order
         chain.append([job.audit(job.row) for job in batch if job.audit is not None])
 
