@@ -59,7 +59,7 @@ from himitsu.web.accounts import access
 from himitsu.web.accounts.models import Department, User
 from himitsu.web.audit import chain
 from himitsu.web.audit.models import Action, AuditEvent
-from himitsu.web.core.db import serialised_writes
+from himitsu.web.core.db import Recent, serialised_writes
 from himitsu.web.guard import crypto, serving
 from himitsu.web.guard.models import (
     ApiToken,
@@ -520,8 +520,8 @@ def _parse(plaintext: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
-_recent_tokens = serving.Recent(serving.TOKEN_SECONDS)  # serving mode: token rows by prefix, read briefly
-_recent_users = serving.Recent(serving.TOKEN_SECONDS)  # serving mode: senders by user name
+_recent_tokens = Recent(serving.TOKEN_SECONDS)  # serving mode: token rows by prefix, read briefly
+_recent_users = Recent(serving.TOKEN_SECONDS)  # serving mode: senders by user name
 
 
 def verify_token(plaintext: str, scope: str) -> ApiToken | None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import os
 import queue
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -169,28 +168,3 @@ def _store(batch: list[_Job]) -> None:
 
 
 writer = RecordWriter()
-
-
-class Recent:
-    """Values kept for ``seconds`` (a verified token by its digest); cleared when this process changes them."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self._values: dict[Any, tuple[float, Any]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> Any:
-        found = self._values.get(key)
-        if found is None or time.monotonic() - found[0] > self.seconds:
-            return None
-        return found[1]
-
-    def put(self, key: Any, value: Any) -> None:
-        with self._lock:
-            if len(self._values) > 10_000:
-                self._values.clear()
-            self._values[key] = (time.monotonic(), value)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._values.clear()

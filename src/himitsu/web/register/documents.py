@@ -7,7 +7,6 @@ belongs to which entry, who did it (audit), and who may learn about it (need-to-
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -25,38 +24,34 @@ from himitsu.web.accounts import access
 from himitsu.web.accounts.models import Department
 from himitsu.web.audit import chain
 from himitsu.web.audit.models import Action
+from himitsu.web.core.db import Recent
 from himitsu.web.register import resolve, services
 from himitsu.web.register.models import Category, Secret, SecretDocument
 
 UNASSIGNED = {"code": "UNASSIGNED", "name": "未割当", "name_en": "Unassigned"}
 
 
-_refs: dict[int, tuple[float, SecretRef]] = {}
-_refs_seconds = 0.0
+_refs = Recent(0, limit=100_000)  # kept only in serving processes (keep_refs)
 
 
 def keep_refs(seconds: float) -> None:
     """Serving processes (``himitsu.web.guard.serving``): reuse the entry a document belongs to for ``seconds``
     (a level or title changed elsewhere shows within them); 0: read it each time (pages, CLI, tests)."""
-    global _refs_seconds
-    _refs_seconds = seconds
+    _refs.seconds = seconds
     _refs.clear()
 
 
 def resolve_document(doc_id: int) -> SecretRef | None:
     """The register entry of a registered document, for the engine's findings (None: no longer registered)."""
-    if _refs_seconds:
-        kept = _refs.get(doc_id)
-        if kept is not None and time.monotonic() - kept[0] < _refs_seconds:
-            return kept[1]
+    kept = _refs.get(doc_id) if _refs.seconds else None
+    if kept is not None:
+        return kept
     doc = SecretDocument.objects.select_related("secret__level").filter(pk=doc_id).first()
     if doc is None:
         return None
     ref = SecretRef(id=doc.secret_id, title=doc.secret.title, level=doc.secret.level.name)
-    if _refs_seconds:
-        if len(_refs) > 100_000:
-            _refs.clear()
-        _refs[doc_id] = (time.monotonic(), ref)
+    if _refs.seconds:
+        _refs.put(doc_id, ref)
     return ref
 
 
