@@ -16,16 +16,24 @@ from himitsu.errors import ConfigError
 
 DEFAULT_HOME = Path.home() / ".himitsu"
 
+# Folders this process has made sure of and key files it has read ((path, mtime, size) -> key): the check API and
+# the audit trail ask for them on every request, and a mkdir, or an open and read, each time showed in profiles.
+_made: set[str] = set()
+_keys: dict[tuple[str, int, int], str] = {}
+
 
 def home() -> Path:
     """The folder holding the embedded database, keys and indexes (created if missing)."""
     raw = os.environ.get("HIMITSU_HOME")
     path = Path(raw).expanduser() if raw else DEFAULT_HOME
+    if str(path) in _made:
+        return path
     try:
         path.mkdir(parents=True, exist_ok=True)
         (path / "keys").mkdir(mode=0o700, exist_ok=True)
     except OSError as exc:
         raise ConfigError("config.home_unwritable", path=str(path), reason=exc.strerror or str(exc)) from exc
+    _made.add(str(path))
     return path
 
 
@@ -40,11 +48,25 @@ def _read_or_create_key(name: str, env: str) -> str:
         except OSError as exc:
             raise ConfigError("config.key_unreadable", path=file_env, reason=exc.strerror or str(exc)) from exc
     path = home() / "keys" / name
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(secrets.token_urlsafe(48))
-    return path.read_text(encoding="utf-8").strip()
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        (path.parent).mkdir(mode=0o700, parents=True, exist_ok=True)  # the keys folder was removed meanwhile
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            pass
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(secrets.token_urlsafe(48))
+        stat = path.stat()
+    seen = (str(path), stat.st_mtime_ns, stat.st_size)
+    key = _keys.get(seen)
+    if key is None:
+        key = path.read_text(encoding="utf-8").strip()
+        if key:
+            _keys[seen] = key
+    return key
 
 
 def secret_key() -> str:
@@ -72,7 +94,9 @@ def index_dir() -> Path:
     """Where the fingerprint index lives: HIMITSU_INDEX_DIR, else HIMITSU_HOME/index."""
     raw = os.environ.get("HIMITSU_INDEX_DIR")
     path = Path(raw).expanduser() if raw else home() / "index"
-    path.mkdir(parents=True, exist_ok=True)
+    if str(path) not in _made:
+        path.mkdir(parents=True, exist_ok=True)
+        _made.add(str(path))
     return path
 
 
