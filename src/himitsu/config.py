@@ -51,7 +51,7 @@ def _read_or_create_key(name: str, env: str) -> str:
     try:
         stat = path.stat()
     except FileNotFoundError:
-        (path.parent).mkdir(mode=0o700, parents=True, exist_ok=True)  # the keys folder was removed meanwhile
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the keys folder was removed meanwhile
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:  # another process made it first

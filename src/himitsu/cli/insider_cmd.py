@@ -176,7 +176,7 @@ def score(
         if not " ".join(reason.split()):
             raise InputError("insider.reason_required")
     result = services.score(chosen, who, channel="cli")
-    shown = [a for a in result.alerts if a.score > 0][:top or services.get_budget(who)]
+    shown = services.top_alerts(result.scored.day, top or services.get_budget(who))  # the list the web page shows
     identities = {a.pk: services.reveal(a, who, reason, channel="cli") for a in shown} if reveal else {}
     if json_out:
         for a in shown:

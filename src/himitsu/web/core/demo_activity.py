@@ -29,14 +29,10 @@ LATE_WORKER = "sasaki"
 USB_USER = "kimura"
 
 
-def _working(day: date) -> bool:
-    """Working days as the analytics count them (weekends, public holidays and 年末年始 off)."""
-    return is_working_day(day)
-
-
 def working_days(today: date) -> list[date]:
-    """The working days among the ``DAYS`` days before ``today``, oldest first."""
-    return [d for d in (today - timedelta(days=DAYS - i) for i in range(DAYS)) if _working(d)]
+    """The working days among the ``DAYS`` days before ``today``, oldest first, as the analytics count them
+    (weekends, public holidays and 年末年始 off)."""
+    return [d for d in (today - timedelta(days=DAYS - i) for i in range(DAYS)) if is_working_day(d)]
 
 
 class _Writer:
