@@ -20,7 +20,7 @@ import sys
 import time
 
 from tests.bench import detect_quality, detect_speed
-from tests.bench.detect_data import CORPUS, load_split
+from tests.bench.detect_data import CORPUS, load_split, machine_reference
 
 PROBES = int(os.environ.get("BENCH_PROBES", "300"))
 
@@ -33,6 +33,7 @@ def main() -> int:
     split = load_split()
     print("\n## Detection engine\n")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; corpus {CORPUS.name}")
+    print(machine_reference())
     if os.environ.get("BENCH_ONLY") != "speed":
         detect_quality.run(split, PROBES)
     if os.environ.get("BENCH_ONLY") != "quality":

@@ -141,5 +141,74 @@ def section(title: str, *method: str) -> None:
     sys.stdout.flush()
 
 
+def machine_reference() -> str:
+    """One line measuring this machine with fixed work that no change of ours touches, printed by every benchmark:
+    machines of this kind differed 1.5–2.5× in speed between sessions on the same code, so a figure is only
+    comparable with another taken beside the same reference (docs/benchmarks.md, "Comparing sessions").
+
+    - per-line NFKC (``unicodedata.normalize``) of the Japanese library pages of the shared corpus, MB per CPU-s:
+      the anchor issue 3 names (about 340 MB/s on the machine its targets were set on);
+    - a fixed pure-Python loop (string formatting, dict and list work), CPU ms: the interpreter's own speed, which
+      bounds the web app, the detectors' per-match code and the gateways."""
+    import unicodedata
+
+    pages = sorted((SHARED_CORPUS / "library" / "ja").rglob("*"))
+    lines = "\n".join(p.read_text(encoding="utf-8") for p in pages if p.is_file()).splitlines()
+    size = sum(len(line.encode()) for line in lines) + len(lines)
+
+    def nfkc() -> None:  # 40 passes: about a quarter of a second, long enough to time
+        for _ in range(40):
+            for line in lines:
+                unicodedata.normalize("NFKC", line)
+
+    def python_loop() -> None:
+        seen: dict[str, int] = {}
+        for i in range(300_000):
+            key = f"k{i % 1000}"
+            seen[key] = seen.get(key, 0) + len(key)
+        sorted(seen.items())
+
+    rate = max(cpu_rate(40 * size, nfkc, repeat=1) for _ in range(3))
+    loop_ms = min(_cpu_ms(python_loop) for _ in range(5))
+    ja, en = (sorted(p for p in (SHARED_CORPUS / "library" / lang).rglob("*") if p.is_file()) for lang in ("ja", "en"))
+    mixed = "\n".join(p.read_text(encoding="utf-8") for pair in zip(ja, en, strict=False) for p in pair)
+    ds = detect_secrets_rate(mixed[:300_000])
+    ds_text = (f"; detect-secrets {ds[2]} over 300,000 characters of Japanese and English pages alternating "
+               f"{ds[0]:.2f} MB per CPU-s (issue 3's anchor: about 0.33)" if ds is not None
+               else "; detect-secrets not installed")
+    return (f"Machine reference (same run): per-line NFKC of the Japanese pages {rate:.0f} MB per CPU-s; fixed "
+            f"Python loop {loop_ms:.1f} CPU ms (lower is faster){ds_text}.")
+
+
+def detect_secrets_rate(text: str) -> tuple[float, int, str] | None:
+    """detect-secrets (default plugins and filters, ``SecretsCollection.scan_file``) over ``text`` written to a
+    file: (MB per CPU-s, secrets reported, its version), or None when it is not installed in the venv (it is not
+    in requirements.lock: ``.venv/bin/pip install detect-secrets``)."""
+    try:
+        from detect_secrets import SecretsCollection
+        from detect_secrets.settings import default_settings
+    except ImportError:
+        return None
+    import tempfile
+    from importlib.metadata import version
+
+    with tempfile.TemporaryDirectory(prefix="himitsu-bench-ds-") as tmp:
+        with open(os.path.join(tmp, "input.txt"), "w", encoding="utf-8") as f:
+            f.write(text)
+        with default_settings():
+            collection = SecretsCollection(root=tmp)
+            t0 = time.process_time()
+            collection.scan_file("input.txt")
+            cpu = time.process_time() - t0
+    found = sum(len(v) for v in collection.data.values())
+    return len(text.encode()) / 1e6 / max(cpu, 1e-9), found, version("detect-secrets")
+
+
+def _cpu_ms(run: Callable[[], object]) -> float:
+    t0 = time.process_time()
+    run()
+    return (time.process_time() - t0) * 1000
+
+
 def pct(n: int, total: int, digits: int = 1) -> str:
     return f"{100 * n / total:.{digits}f} %" if total else "–"

@@ -7,7 +7,6 @@ time also keeps the other core's load out of the figure), median of 3 runs. Late
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import tempfile
 import time
@@ -31,6 +30,7 @@ from tests.bench.detect_data import (
     as_extraction,
     byte_pieces,
     cpu_rate,
+    detect_secrets_rate,
     engine_with,
     percentile,
     register_batch,
@@ -305,24 +305,13 @@ def peers(parts: list[str], engine_rate: str) -> list[list[object]]:
     rate = cpu_rate(nbytes, lambda: [sum(1 for _ in rx.finditer(text)) for rx in compiled])
     rows.append([f"Python `re`, {len(compiled)} patterns ({', '.join(RE_PATTERNS)}), finditer over the text",
                  f"{rate:.1f}", f"{hits} matches"])
-    try:
-        from detect_secrets import SecretsCollection
-        from detect_secrets.settings import default_settings
-    except ImportError:
+    measured = detect_secrets_rate(text)
+    if measured is None:
         rows.append(["detect-secrets", "not installed", "`.venv/bin/pip install detect-secrets` to compare"])
         return rows
-    from importlib.metadata import version
-    with tempfile.TemporaryDirectory(prefix="himitsu-bench-ds-") as tmp:
-        with open(os.path.join(tmp, "input.txt"), "w", encoding="utf-8") as f:
-            f.write(text)
-        with default_settings():
-            collection = SecretsCollection(root=tmp)
-            t0 = time.process_time()
-            collection.scan_file("input.txt")
-            cpu = time.process_time() - t0
-    found = sum(len(v) for v in collection.data.values())
-    rows.append([f"detect-secrets {version('detect-secrets')}, default plugins and filters, "
-                 "SecretsCollection.scan_file", f"{nbytes / 1e6 / cpu:.2f}", f"{found} secrets reported"])
+    ds_rate, found, ds_version = measured
+    rows.append([f"detect-secrets {ds_version}, default plugins and filters, SecretsCollection.scan_file",
+                 f"{ds_rate:.2f}", f"{found} secrets reported"])
     return rows
 
 

@@ -35,7 +35,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from tests.bench.detect_data import KEY, SEED, byte_pieces, load_split, percentile, section, table
+from tests.bench.detect_data import KEY, SEED, byte_pieces, load_split, machine_reference, percentile, section, table
 from tests.bench.detect_speed import DOC_BYTES, N_DOCS, PROMPT_BYTES, build_large_index
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -519,7 +519,7 @@ def main() -> None:
             "Method: see the module docstring of tests/bench/guard.py. "
             f"{N_DOCS:,} registered documents, default policy, 4 KB prompts, open loop at {args.rate:.0f} "
             f"requests/s for {args.seconds:.0f} s after 20 warm-up requests; latency from the load generator's "
-            "side (a process of its own on the same 2 cores).")
+            "side (a process of its own on the same 2 cores).", machine_reference())
     started = time.perf_counter()
     texts, base = prompts(2000)
     from himitsu.gateways.pool import CheckPool

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from himitsu.insider.generate import INTERNAL_DOMAIN, KINDS, VERSION, Case, generate
-from tests.bench.detect_data import table
+from tests.bench.detect_data import machine_reference, table
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / "var" / "bench" / "insider-30m"
@@ -333,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         throughput_child(args.throughput_child)
         return 0
     print("## Insider-risk analytics (issue 7)")
+    print(machine_reference())
     if not args.skip_quality:
         quality(args)
     if not args.skip_throughput:

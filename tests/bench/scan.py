@@ -30,7 +30,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.bench.detect_data import section, table
+from tests.bench.detect_data import machine_reference, section, table
 from tests.bench.scan_corpus import FILES, KEY, SEED, Corpus, ensure, ensure_small_files
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -358,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n## Scanner (issue 5)\n")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load average at start "
           f"{' / '.join(f'{x:.2f}' for x in os.getloadavg())}; corpus in {folder}")
+    print(machine_reference())
     runs = mixed(corpus, workers, catalogues)
     if args.sample > 0:
         engine_cpu = per_format(corpus, args.sample)
