@@ -68,3 +68,60 @@ def test_the_entry_of_a_matched_document_is_reused_for_seconds(serving_mode):
     decision, result = guard.evaluate(mail(EXCERPT))
     assert {f.secret.level for f in result.findings if f.secret} == {"秘"}
     assert decision.action == "hold"  # 秘 by mail
+
+
+def _decision(i: int, **fields):
+    from datetime import UTC, datetime
+
+    from himitsu.web.guard.models import GuardDecision
+
+    values = dict(at=datetime(2026, 11, 26, 9, 0, i % 60, tzinfo=UTC), channel="mail", username=f"user{i}",
+                  department="DEV", destinations=["x@outside.example.com"], action="block",
+                  detectors=["registered-secret"], levels=["極秘"], rules=["default-gokuhi"], secret_ids=[i],
+                  findings=i, sha256=f"{i:064x}", size=1000 + i, policy_version="v1", meta={"件名": "見積", "n": i})
+    return GuardDecision(**(values | fields))
+
+
+def _stored(row) -> dict:
+    from django.forms.models import model_to_dict
+
+    from himitsu.web.guard.models import GuardDecision
+
+    return model_to_dict(GuardDecision.objects.get(pk=row.pk))
+
+
+def test_the_writers_insert_stores_what_the_orm_stores(guarded):
+    """The writer thread's INSERT (one statement for a batch, no transaction of its own) against a row saved by the
+    ORM with the same values: every field reads back the same, the ids come back in the batch's order."""
+    from django.db import connection
+
+    user = guarded.users["alice"]
+    token, _plain = services.create_token(Context(actor=guarded.users["manager"], channel="test"), "bot", ["check"])
+    rows = [_decision(i, user=user if i % 2 else None, token=token if i % 3 else None) for i in range(1, 8)]
+    serving.insert(rows, connection)
+    assert [r.pk for r in rows] == sorted(r.pk for r in rows) and all(r.pk for r in rows)
+    assert all(not r._state.adding for r in rows)
+    for i, row in enumerate(rows, start=1):
+        saved = _decision(i, user=row.user, token=row.token)
+        saved.save()
+        mine, orms = _stored(row), _stored(saved)
+        mine.pop("id"), orms.pop("id")
+        assert mine == orms
+
+
+def test_the_writers_insert_splits_a_batch_larger_than_one_statement_allows(guarded):
+    """More rows than one statement's parameters allow (SQLite's limit; PostgreSQL has none here): several
+    statements, every row stored once with its own id (the writer runs these in a transaction)."""
+    from django.db import connection, transaction
+
+    from himitsu.web.guard.models import GuardDecision
+
+    fields = [f for f in GuardDecision._meta.concrete_fields if not f.primary_key]
+    per_statement = connection.ops.bulk_batch_size(fields, range(10_000))
+    n = min(per_statement + 5, 3_000)
+    rows = [_decision(i) for i in range(n)]
+    with transaction.atomic():
+        serving.insert(rows, connection)
+    assert len({r.pk for r in rows}) == n
+    assert GuardDecision.objects.filter(pk__in=[r.pk for r in rows]).count() == n
+    assert _stored(rows[-1])["size"] == 1000 + n - 1

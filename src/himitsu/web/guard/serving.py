@@ -151,20 +151,76 @@ class RecordWriter:
 
 
 def _store(batch: list[_Job]) -> None:
-    from django.db import close_old_connections, transaction
+    """One batch in as few statements as it takes: the records alone (nothing for the audit trail, the usual
+    case) in one INSERT, which is atomic by itself; with audit events, the records and the events in one
+    transaction (the chain's head is locked, read and moved there). Every statement is a round trip on which
+    this thread lets go of the interpreter lock and must win it back from the threads busy with checks, while
+    the requests of the batch wait: four statements a batch (BEGIN, SET, INSERT, COMMIT) were one."""
+    from django.db import close_old_connections, connection, transaction
 
     from himitsu.web.audit import chain
     from himitsu.web.core.db import serialised_writes
-    from himitsu.web.guard.models import GuardDecision
 
     close_old_connections()  # as a request would: a broken or old connection is replaced
-    with serialised_writes(), transaction.atomic():
-        connection = transaction.get_connection()
-        if connection.vendor == "postgresql":  # as SQLite's WAL with synchronous=NORMAL: no flush wait per commit
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        GuardDecision.objects.bulk_create([job.row for job in batch])  # ids set, in this order
-        chain.append([job.audit(job.row) for job in batch if job.audit is not None])
+    rows = [job.row for job in batch]
+    audited = [job for job in batch if job.audit is not None]
+    with serialised_writes():
+        _no_flush_wait(connection)
+        if not audited and len(rows) <= _rows_per_statement(rows, connection):
+            insert(rows, connection)
+            return
+        with transaction.atomic():
+            insert(rows, connection)
+            chain.append([job.audit(job.row) for job in audited])
+
+
+def _no_flush_wait(connection: Any) -> None:
+    """PostgreSQL: commits of the writer's connection do not wait for the WAL flush (``synchronous_commit =
+    off`` for its session, set once per connection): the durability SQLite's WAL with synchronous=NORMAL already
+    has — a crash of the machine may lose the last moment's records, a crash of the process loses none that were
+    answered (docs/guard.md)."""
+    if connection.vendor != "postgresql":
+        return
+    connection.ensure_connection()
+    raw = connection.connection
+    if _flush_off.get(threading.get_ident()) is raw:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO OFF")
+    _flush_off[threading.get_ident()] = raw
+
+
+#: per thread, the database connection whose session was set by :func:`_no_flush_wait`
+_flush_off: dict[int, Any] = {}
+
+
+def _rows_per_statement(rows: list[Any], connection: Any) -> int:
+    meta = type(rows[0])._meta
+    return max(1, connection.ops.bulk_batch_size([f for f in meta.concrete_fields if f is not meta.pk], rows))
+
+
+def insert(rows: list[Any], connection: Any) -> None:
+    """``rows`` (new objects of one model with an automatic primary key) inserted with as few statements as the
+    database allows, their ids set in order, as ``bulk_create`` sets them; unlike it, without a transaction of
+    its own (one statement is atomic; more need the caller's transaction). Each field's value goes through the
+    field's own conversion (``pre_save``, ``get_db_prep_save``)."""
+    meta = type(rows[0])._meta
+    pk = meta.pk
+    fields = [f for f in meta.concrete_fields if f is not pk]
+    qn = connection.ops.quote_name
+    head = f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) VALUES "
+    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    tail = f" RETURNING {qn(pk.column)}"
+    size = _rows_per_statement(rows, connection)
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), size):
+            part = rows[start:start + size]
+            params = [f.get_db_prep_save(f.pre_save(obj, True), connection=connection) for obj in part for f in fields]
+            cursor.execute(head + ", ".join([one] * len(part)) + tail, params)
+            for obj, (ident,) in zip(part, cursor.fetchall(), strict=True):
+                setattr(obj, pk.attname, ident)
+                obj._state.adding = False
+                obj._state.db = connection.alias
 
 
 writer = RecordWriter()
