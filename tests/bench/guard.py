@@ -10,7 +10,10 @@
   middle (blocked: the gateway answers without the provider). The same load goes first straight to the
   provider: latency added = gateway minus direct, at each percentile.
 - Check API (``POST /api/v1/check``): the web app (``himitsu serve``, waitress; 1 and 2 server processes) on a fresh
-  HIMITSU_HOME whose index holds the same 100,000 documents, the same open-loop load with an API token.
+  HIMITSU_HOME whose index holds the same 100,000 documents, the same open-loop load with an API token; each
+  process count ``--repeat`` times (default 3), interleaved, a fresh server each time; the median of the runs' p99
+  is the figure (one run's p99 swings with the rest of the machine). Warm-up: 20 requests one by one, then four
+  rounds of 32 at once, so every server thread has its database connection before the measured requests.
 - Mail relay: ``MailRelay`` (this process) relaying to a counting SMTP sink (its own process); a sender
   process with ``--mail-connections`` smtplib connections sends ``--mail-messages`` messages, each with a
   100 KB attachment (unrelated page text, one in ten with a registered excerpt: rejected with 550); messages per
@@ -43,6 +46,9 @@ TARGET_RATE = 200
 TARGET_ADDED_P99_MS = 15.0
 TARGET_MAIL_PER_S = 50.0
 ATTACHMENT_BYTES = 100 * 1024
+#: warm-up requests sent at once, four times after 20 one by one: more than a server's threads in all its processes
+#: (2 × 8), so that every thread has opened its database connection before the measured requests
+WARM_CONCURRENT = 32
 
 
 def log(message: str) -> None:
@@ -177,6 +183,8 @@ def _load(url: str, headers: dict[str, str], bodies: list[bytes], rate: float, s
 
             for body in bodies[:20]:  # warm-up, not counted
                 await one(body)
+            for start in range(20, 20 + 4 * WARM_CONCURRENT, WARM_CONCURRENT):  # every server thread, each process
+                await asyncio.gather(*(one(body) for body in bodies[start:start + WARM_CONCURRENT]))
             results.clear()
             n = int(rate * seconds)
             start = time.perf_counter()
@@ -314,31 +322,43 @@ def _web_home(database_url: str = "") -> Any:
         yield env, setup.stdout.split()[-1]
 
 
-def run_check_api(texts: list[str], rate: float, seconds: float, processes: list[int],
-                  database_url: str = "") -> list[list[object]]:
-    """POST /api/v1/check on the web app (``himitsu serve``: waitress, its own processes) with an API token."""
+def run_check_api(texts: list[str], rate: float, seconds: float, processes: list[int], repeat: int,
+                  database_url: str = "") -> tuple[list[list[object]], list[list[object]]]:
+    """POST /api/v1/check on the web app (``himitsu serve``: waitress, its own processes) with an API token, each
+    process count ``repeat`` times, interleaved (a fresh server each time): the rows of every run, and per process
+    count the p99 of each run with their median (one run's p99 swings with the machine's other load)."""
     import subprocess
 
     rows: list[list[object]] = []
+    p99s: dict[int, list[float]] = {count: [] for count in processes}
+    errors: dict[int, int] = dict.fromkeys(processes, 0)
+    where = "PostgreSQL" if database_url else "SQLite"
     with _web_home(database_url) as (env, token):
         himitsu = str(Path(sys.executable).with_name("himitsu"))
         bodies = [json.dumps({"text": t, "channel": "api"}, ensure_ascii=False).encode() for t in texts]
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
-        for count in processes:
-            port = _free_port()
-            server = subprocess.Popen([himitsu, "serve", "--host", "127.0.0.1", "--port", str(port), "--processes",
-                                       str(count)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            try:
-                _wait(port, server)
-                log(f"check API, {count} server process(es): {rate:.0f} requests/s for {seconds:.0f} s ...")
-                results = load(f"http://127.0.0.1:{port}/api/v1/check", headers, bodies, rate, seconds)
-            finally:
-                server.terminate()
-                server.wait(30)
-            where = "PostgreSQL" if database_url else "SQLite"
-            rows += summary(f"POST /api/v1/check, {where}, {count} server process(es)",
-                            [(r[0], r[1], "") for r in results])
-    return rows
+        for run in range(1, repeat + 1):
+            for count in processes:
+                port = _free_port()
+                server = subprocess.Popen([himitsu, "serve", "--host", "127.0.0.1", "--port", str(port),
+                                           "--processes", str(count)], env=env, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.PIPE)
+                try:
+                    _wait(port, server)
+                    log(f"check API, {where}, {count} server process(es), run {run}: {rate:.0f} requests/s for "
+                        f"{seconds:.0f} s ...")
+                    results = load(f"http://127.0.0.1:{port}/api/v1/check", headers, bodies, rate, seconds)
+                finally:
+                    server.terminate()
+                    server.wait(30)
+                rows += summary(f"POST /api/v1/check, {where}, {count} server process(es), run {run}",
+                                [(r[0], r[1], "") for r in results])
+                p99s[count].append(percentile(sorted(r[0] for r in results), 0.99))
+                errors[count] += sum(1 for r in results if not 200 <= r[1] < 300)
+    medians = [[f"POST /api/v1/check, {where}, {count} server process(es)", len(p99s[count]),
+                ", ".join(f"{v:.1f}" for v in p99s[count]), f"{sorted(p99s[count])[len(p99s[count]) // 2]:.1f}",
+                errors[count]] for count in processes]
+    return rows, medians
 
 
 def run_ai_deployed(texts: list[str], rate: float, seconds: float, database_url: str = "") -> list[list[object]]:
@@ -509,6 +529,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["ai", "api", "mail"], help="run one part only")
     parser.add_argument("--postgres", default=os.environ.get("BENCH_POSTGRES_URL", ""),
                         help="an empty PostgreSQL database for a second check-API run (BENCH_POSTGRES_URL)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each check-API configuration (interleaved)")
     parser.add_argument("--workers", type=lambda v: [int(x) for x in v.split(",")], default=[0, 2],
                         help="check workers, comma-separated (0: threads of the gateway's process)")
     args = parser.parse_args()
@@ -537,12 +558,11 @@ def main() -> None:
                     table(["run", "decision", "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms",
                            "added p50 / p99 ms"], run_ai_deployed(texts, args.rate, args.seconds))
                 if args.only in (None, "api") and not workers:  # the web app runs its own processes
-                    table(["run", "decision", "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms",
-                           "added p50 / p99 ms"], run_check_api(texts, args.rate, args.seconds, [1, 2]))
-                    if args.postgres:
+                    for url in ["", args.postgres] if args.postgres else [""]:
+                        runs, medians = run_check_api(texts, args.rate, args.seconds, [1, 2], args.repeat, url)
                         table(["run", "decision", "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms",
-                               "added p50 / p99 ms"],
-                              run_check_api(texts, args.rate, args.seconds, [1, 2], args.postgres))
+                               "added p50 / p99 ms"], runs)
+                        table(["check API", "runs", "p99 ms of each run", "median p99 ms", "errors"], medians)
                 if args.only in (None, "mail"):
                     table(["mail (100 KB attachment each)", "wall s", "messages/s", "relayed (250)",
                            "arrived at the next hop", "planted ones rejected (550)", "other answers"],
