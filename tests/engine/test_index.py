@@ -143,6 +143,65 @@ def test_persistence_and_reopen(tmp_path: Path) -> None:
     assert not any(b"\xe5\x96\xb6" in p.read_bytes() for p in tmp_path.iterdir())  # no text (営) stored
 
 
+def _segment_types(index: FingerprintIndex) -> list[tuple[str, str]]:
+    return [(s.docs.dtype.name, s.positions.dtype.name) for s in index._current().segments]
+
+
+def test_segments_store_rows_and_positions_in_16_bits_when_they_fit(tmp_path: Path) -> None:
+    """Two bytes a posting saved on each column when every value of the segment fits; a document longer than
+    65,535 normalised characters gets 32-bit positions, and lookups report its positions whole."""
+    index = FingerprintIndex(tmp_path, common_min_docs=None, fan_in=100)
+    index.add(1, doc(1), 815)
+    far = doc(2)
+    far = Fingerprints(far.hashes, far.positions + 70_000, 15, 71_000)
+    index.add(2, far, 71_000)
+    assert _segment_types(index) == [("uint16", "uint16"), ("uint16", "uint32")]
+    assert index.lookup(query(far)).matches[2].doc_positions.tolist() == (far.positions).tolist()
+    assert index.lookup(query(doc(1))).matches[1].doc_positions.tolist() == doc(1).positions.tolist()
+    index.compact()  # merged: the widest column decides
+    assert _segment_types(index) == [("uint16", "uint32")]
+    assert index.lookup(query(far)).matches[2].doc_positions.tolist() == far.positions.tolist()
+    assert matched(index, query(doc(1), far)) == {1: 40, 2: 40}
+
+
+def test_a_segment_of_more_than_65536_documents_has_32_bit_rows() -> None:
+    from himitsu.engine import index as ix
+
+    n = 70_000
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    table = np.vstack([ids, np.ones(n), np.full(n, 20), np.zeros(n)]).astype(np.int64)
+    arrays = ix._build_segment(np.arange(n, dtype=np.uint64), ids, np.zeros(n, dtype=np.int64), table,
+                               [np.zeros(0, np.uint8)] * n)
+    assert arrays["docs"].dtype == np.uint32 and arrays["docs"].max() == n - 1
+    assert arrays["positions"].dtype == np.uint16
+    small = ix._build_segment(np.arange(3, dtype=np.uint64), ids[:3], np.zeros(3, dtype=np.int64), table[:, :3],
+                              [np.zeros(0, np.uint8)] * 3)
+    assert small["docs"].dtype == np.uint16
+
+
+def test_an_index_of_format_2_is_read_and_written_as_format_3(tmp_path: Path) -> None:
+    """Format 2 stored every segment's rows and positions in 32 bits: such an index (made here by widening the
+    columns of a new one and labelling its manifest) answers as before and becomes format 3 at its first commit."""
+    index = FingerprintIndex(tmp_path, common_min_docs=None)
+    index.add(1, doc(1), 815)
+    index.add(2, doc(2), 815)
+    before = index.lookup(query(doc(1), doc(2)))
+    for path in tmp_path.glob("seg-*"):
+        if path.name.endswith((".docs.npy", ".positions.npy")):
+            np.save(path, np.load(path).astype(np.uint32))
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["format"] = "himitsu-fingerprint-index/2"
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    old = FingerprintIndex(tmp_path, common_min_docs=None)
+    assert {t for types in _segment_types(old) for t in types} == {"uint32"}
+    after = old.lookup(query(doc(1), doc(2)))
+    assert {d: (m.query_positions.tolist(), m.doc_positions.tolist()) for d, m in after.matches.items()} == \
+        {d: (m.query_positions.tolist(), m.doc_positions.tolist()) for d, m in before.matches.items()}
+    old.add(3, doc(3), 815)
+    assert json.loads((tmp_path / "manifest.json").read_text())["format"] == "himitsu-fingerprint-index/3"
+    assert matched(FingerprintIndex(tmp_path, common_min_docs=None), query(doc(1), doc(3))) == {1: 40, 3: 40}
+
+
 def test_foreign_files_are_left_alone(tmp_path: Path) -> None:
     (tmp_path / "README").write_text("mine")
     index = FingerprintIndex(tmp_path)

@@ -34,6 +34,8 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> FingerprintIndex:
         idx.remove(d)
     idx.add((1 << 40) + 3, doc(3, shared=shared[:4]), 500)  # large ids, the same fingerprints as documents 3, 4
     idx.add(70_000, doc(4), 500)
+    far = doc(5)
+    idx.add(70_001, Fingerprints(far.hashes, far.positions + 70_000, 15, 72_000), 72_000)  # 32-bit positions
     return idx
 
 
@@ -69,6 +71,7 @@ def test_extension_is_available() -> None:
 def test_index_has_dead_rows_in_several_segments(index: FingerprintIndex) -> None:
     snap = index._current()
     assert len(snap.segments) >= 2 and snap.dead_rows > 0
+    assert {s.positions.dtype.name for s in snap.segments} == {"uint16", "uint32"}  # both column widths in C
 
 
 def test_same_postings_and_seeds(index: FingerprintIndex) -> None:

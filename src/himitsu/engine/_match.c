@@ -82,7 +82,7 @@ typedef struct {
 
 /* -- buffers ---------------------------------------------------------------------------------- */
 
-enum kind { KIND_I64, KIND_U64, KIND_U32, KIND_BYTE };
+enum kind { KIND_I64, KIND_U64, KIND_U32, KIND_U16, KIND_BYTE };
 
 static int
 format_ok(const Py_buffer *v, enum kind kind)
@@ -105,6 +105,8 @@ format_ok(const Py_buffer *v, enum kind kind)
         return v->itemsize == 8 && (f[0] == 'Q' || f[0] == 'L');
     case KIND_U32:
         return v->itemsize == 4 && f[0] == 'I';
+    case KIND_U16:
+        return v->itemsize == 2 && f[0] == 'H';
     default:
         return v->itemsize == 1 && (f[0] == 'B' || f[0] == 'b' || f[0] == '?' || f[0] == 'c');
     }
@@ -139,6 +141,38 @@ get_array(Ctx *c, PyObject *obj, const char *name, enum kind kind, int writable,
         *len = (int64_t)(v->len / v->itemsize);
     }
     return v->buf;
+}
+
+/* A segment's column of document rows or positions: 16-bit or 32-bit unsigned integers (the index stores a
+   segment's column in 16 bits when all of its values fit). */
+typedef struct {
+    const uint16_t *u16;
+    const uint32_t *u32;
+} Column;
+
+#define COLUMN_AT(col, i) ((col).u16 != NULL ? (int64_t)(col).u16[i] : (int64_t)(col).u32[i])
+
+static int
+get_column(Ctx *c, PyObject *obj, const char *name, int64_t n, int64_t *len, Column *out)
+{
+    PyObject *size_obj = PyObject_GetAttrString(obj, "itemsize");
+    long itemsize;
+    if (size_obj == NULL) {
+        return -1;
+    }
+    itemsize = PyLong_AsLong(size_obj);
+    Py_DECREF(size_obj);
+    if (itemsize == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    out->u16 = NULL;
+    out->u32 = NULL;
+    if (itemsize == 2) {
+        out->u16 = get_array(c, obj, name, KIND_U16, 0, n, len);
+        return out->u16 == NULL ? -1 : 0;
+    }
+    out->u32 = get_array(c, obj, name, KIND_U32, 0, n, len);
+    return out->u32 == NULL ? -1 : 0;
 }
 
 static void
@@ -973,16 +1007,18 @@ gather(PyObject *module, PyObject *args)
     }
     for (g = 0; g < n_segs; g++) {
         PyObject *t = PyTuple_GET_ITEM(segs, g);
-        const uint32_t *docs, *positions;
+        Column docs, positions;
         const int64_t *doc_ids, *counts, *lengths, *lo, *hi;
         const uint8_t *live;
         int64_t n, m, start;
         if (!tuple_of(t, 8, "segments[i]")) {
             goto done;
         }
-        docs = get_array(&c, PyTuple_GET_ITEM(t, 0), "docs", KIND_U32, 0, -1, &n);
-        positions = docs == NULL ? NULL : get_array(&c, PyTuple_GET_ITEM(t, 1), "positions", KIND_U32, 0, n, NULL);
-        doc_ids = positions == NULL ? NULL : get_array(&c, PyTuple_GET_ITEM(t, 2), "doc_ids", KIND_I64, 0, -1, &m);
+        if (get_column(&c, PyTuple_GET_ITEM(t, 0), "docs", -1, &n, &docs) < 0 ||
+            get_column(&c, PyTuple_GET_ITEM(t, 1), "positions", n, NULL, &positions) < 0) {
+            goto done;
+        }
+        doc_ids = get_array(&c, PyTuple_GET_ITEM(t, 2), "doc_ids", KIND_I64, 0, -1, &m);
         counts = doc_ids == NULL ? NULL : get_array(&c, PyTuple_GET_ITEM(t, 3), "counts", KIND_I64, 0, m, NULL);
         lengths = counts == NULL ? NULL : get_array(&c, PyTuple_GET_ITEM(t, 4), "lengths", KIND_I64, 0, m, NULL);
         live = lengths == NULL ? NULL : get_array(&c, PyTuple_GET_ITEM(t, 5), "live", KIND_BYTE, 0, m, NULL);
@@ -1001,7 +1037,7 @@ gather(PyObject *module, PyObject *args)
                 goto done;
             }
             for (p = a; p < b; p++) {
-                int64_t row = docs[p];
+                int64_t row = COLUMN_AT(docs, p);
                 if (row >= m) {
                     PyErr_SetString(PyExc_ValueError, "posting of a document row out of range");
                     goto done;
@@ -1014,7 +1050,7 @@ gather(PyObject *module, PyObject *args)
         for (p = j = start; p < cols[0].count; p++) {
             if (live[cols[6].v[p]]) {
                 cols[0].v[j] = cols[0].v[p];
-                cols[2].v[j] = positions[cols[2].v[p]];
+                cols[2].v[j] = COLUMN_AT(positions, cols[2].v[p]);
                 cols[6].v[j] = cols[6].v[p];
                 j++;
             }

@@ -9,8 +9,8 @@ Layout of the directory::
     lock                           writers hold an exclusive flock on it
     seg-<seq>-<token>.hashes.npy   uint32, sorted: one posting per (fingerprint, document); the key
                                    is the low 32 bits of the fingerprint's 64-bit keyed hash
-    seg-<seq>-<token>.docs.npy     uint32: the posting's row in the segment's document table
-    seg-<seq>-<token>.positions.npy  uint32: the fingerprint's first position in that document
+    seg-<seq>-<token>.docs.npy     uint16 or uint32: the posting's row in the segment's document table
+    seg-<seq>-<token>.positions.npy  uint16 or uint32: the fingerprint's first position in that document
     seg-<seq>-<token>.sigs.npy     uint8: the documents' signatures, packed (four 2-bit values a byte)
     seg-<seq>-<token>.table.npy    int64 (5, m): document ids (sorted), fingerprint counts, normalised
                                    lengths, signature offsets (bytes into sigs) and signature lengths
@@ -46,8 +46,11 @@ Merging. After each commit, whenever ``fan_in`` segments of the same size tier (
 document adds keeps O(fan_in · log N) segments at an amortised O(log N) rewrites per posting.
 ``compact()`` merges everything into one segment and one background file.
 
-Size: 12 bytes per posting (4 key + 4 document row + 4 position) plus a quarter byte per k-gram of each
-document (its signature); figures measured by ``make bench`` are in docs/benchmarks.md. A 32-bit key
+Size: 8 to 12 bytes per posting (4 key, then 2 or 4 for the document row and 2 or 4 for the position: each
+segment stores rows and positions in 16 bits when all of its values fit, i.e. fewer than 65,536 documents and
+none longer than 65,535 normalised characters) plus a quarter byte per k-gram of each document (its signature);
+figures measured by ``make bench`` are in docs/benchmarks.md. Format 3 (the narrow columns) reads format 2
+indexes as they are and writes format 3 from their first commit on. A 32-bit key
 collides by chance (a query of 1,000 keys meets about 3 stray postings in an index of 14 million): the
 registered-secret detector verifies every match against the signatures, so a collision costs a
 little work, never a finding.
@@ -81,7 +84,9 @@ from himitsu.engine.fingerprint import SIGNATURE_BITS, Fingerprints, pack_signat
 __all__ = ["Batch", "DocInfo", "DocMatch", "DocumentExists", "FingerprintIndex", "IndexCorrupt",
            "IndexMismatch", "IndexStats", "LookupResult", "Seeds"]
 
-FORMAT = "himitsu-fingerprint-index/2"
+FORMAT = "himitsu-fingerprint-index/3"
+#: manifests this code reads: format 2 is format 3 with every segment's rows and positions in 32 bits
+READABLE_FORMATS = (FORMAT, "himitsu-fingerprint-index/2")
 MANIFEST = "manifest.json"
 LOCK = "lock"
 _SEGMENT_FILES = ("hashes", "docs", "positions", "sigs", "table")
@@ -393,7 +398,7 @@ def _read_manifest(directory: Path) -> tuple[dict[str, Any], tuple[int, int, int
         return _empty_manifest(), None
     except (ValueError, OSError) as exc:
         raise IndexCorrupt(f"{path}: {exc}") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+    if not isinstance(manifest, dict) or manifest.get("format") not in READABLE_FORMATS:
         raise IndexCorrupt(f"{path}: not a {FORMAT} manifest")
     return manifest, (stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
@@ -440,13 +445,21 @@ def _build_segment(hashes: np.ndarray, doc_ids: np.ndarray, positions: np.ndarra
     (ids, counts, lengths and signature lengths: 4 × m, sorted by document id) and the packed signatures
     in the table's order."""
     order = np.argsort(hashes, kind="stable")
-    local = np.searchsorted(table[0], doc_ids[order]).astype(np.uint32)
+    local = np.searchsorted(table[0], doc_ids[order]).astype(_narrow(table.shape[1] - 1))
     sizes = np.array([len(s) for s in signatures], dtype=np.int64)
     offsets = np.cumsum(sizes) - sizes
     sigs = np.concatenate(signatures) if signatures else np.zeros(0, np.uint8)
     full = np.vstack([table[:3], offsets.reshape(1, -1), table[3:4]]).astype(np.int64)
-    return {"hashes": hashes[order].astype(_KEY), "docs": local, "positions": positions[order].astype(np.uint32),
+    positions = positions[order]
+    return {"hashes": hashes[order].astype(_KEY), "docs": local,
+            "positions": positions.astype(_narrow(int(positions.max()) if len(positions) else 0)),
             "sigs": sigs.astype(np.uint8), "table": full}
+
+
+def _narrow(largest: int) -> type[np.unsignedinteger[Any]]:
+    """The column type of a segment's document rows or positions whose largest value is ``largest``: 16 bits
+    when it fits (2 bytes a posting saved on each), else 32."""
+    return np.uint16 if largest <= np.iinfo(np.uint16).max else np.uint32
 
 
 def _document_postings(doc_id: int, fingerprints: Fingerprints) -> tuple[np.ndarray, np.ndarray]:
@@ -696,6 +709,7 @@ class FingerprintIndex:
     def _finish(self, manifest: dict[str, Any]) -> None:
         """Check the fingerprinter, publish the manifest as the next generation, delete unreferenced files."""
         manifest["generation"] = int(manifest["generation"]) + 1
+        manifest["format"] = FORMAT  # an index of format 2 becomes one of format 3 with its first commit
         if manifest.get("fingerprinter") is None:
             manifest["fingerprinter"] = self.fingerprinter_id
         _publish_manifest(self.path, manifest)
