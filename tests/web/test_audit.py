@@ -475,3 +475,25 @@ def test_every_recorded_object_type_has_a_label():
         recorded |= set(re.findall(r'object_type="([a-z_]+)"', text))
         recorded |= set(re.findall(r'_audit\(ctx, [^,]+, "([a-z_]+)"', text))
     assert recorded and recorded <= set(OBJECT_TYPES), sorted(recorded - set(OBJECT_TYPES))
+
+
+def test_append_without_a_savepoint_inside_a_callers_transaction(db):
+    """The guard's record writer appends inside its own transaction with ``savepoint=False``: no SAVEPOINT round
+    trips, the events linked as with one, and a failure there rolls back the caller's whole transaction."""
+    from django.test.utils import CaptureQueriesContext
+
+    def savepoints(savepoint: bool, first: int) -> int:
+        with CaptureQueriesContext(connection) as queries, transaction.atomic():  # (a savepoint of the test's own)
+            chain.append([chain.event(Action.CREATE, object_type="t", object_id=i) for i in range(first, first + 3)],
+                         savepoint=savepoint)
+        return sum(q["sql"].upper().startswith("SAVEPOINT") for q in queries.captured_queries)
+
+    chain.append([chain.event(Action.CREATE, object_type="t", object_id=0)])  # the head exists from here on
+    assert savepoints(False, 1) == savepoints(True, 4) - 1
+    assert [e.seq for e in AuditEvent.objects.order_by("seq")] == [1, 2, 3, 4, 5, 6, 7]
+    assert chain.verify().ok
+
+    with pytest.raises(DatabaseError), transaction.atomic():
+        chain.append([chain.event(Action.CREATE, object_type="t", object_id=9)], savepoint=False)
+        AuditEvent.objects.create(seq=1, action=Action.CREATE, object_type="dup", prev_hash="", hash="x")  # taken
+    assert chain.count() == 7 and AuditHead.objects.get(pk=1).seq == 7

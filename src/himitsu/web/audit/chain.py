@@ -85,13 +85,14 @@ def event(
     )
 
 
-def append(events: list[AuditEvent]) -> list[AuditEvent]:
+def append(events: list[AuditEvent], savepoint: bool = True) -> list[AuditEvent]:
     """Append records to the chain in this order, in one statement and inside the caller's transaction, if any
-    (the head is locked while they are linked)."""
+    (the head is locked while they are linked). ``savepoint=False``: inside a caller's transaction, no savepoint of
+    its own (two round trips fewer; a failure here then fails the caller's whole transaction)."""
     if not events:
         return events
     key = config.audit_key()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         head, _ = AuditHead.objects.select_for_update().get_or_create(pk=1)
         seq, prev = head.seq, head.hash
         for item in events:

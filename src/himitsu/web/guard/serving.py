@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -161,7 +162,13 @@ def _store(batch: list[_Job]) -> None:
     from himitsu.web.audit import chain
     from himitsu.web.core.db import serialised_writes
 
-    close_old_connections()  # as a request would: a broken or old connection is replaced
+    global _checked_at
+    now = time.monotonic()
+    if connection.errors_occurred or now - _checked_at >= HEALTH_SECONDS:
+        # as a request would: a broken or old connection is replaced (its health checked by a query of its own,
+        # so not for every batch)
+        close_old_connections()
+        _checked_at = now
     rows = [job.row for job in batch]
     audited = [job for job in batch if job.audit is not None]
     with serialised_writes():
@@ -171,7 +178,13 @@ def _store(batch: list[_Job]) -> None:
             return
         with transaction.atomic():
             insert(rows, connection)
-            chain.append([job.audit(job.row) for job in audited])
+            chain.append([job.audit(job.row) for job in audited], savepoint=False)  # a failure fails the batch
+
+
+#: seconds between two checks of the writer's database connection (Django's ``close_old_connections``: a health
+#: query when errors occurred, the connection's age); after a failed batch it is checked at once
+HEALTH_SECONDS = 1.0
+_checked_at = float("-inf")
 
 
 def _no_flush_wait(connection: Any) -> None:
