@@ -7,9 +7,10 @@ two walls: SQLite lets one writer in at a time and puts the others to sleep (1 â
 and every query lets go of the interpreter lock, which a thread busy with a check then holds for up to its
 switch interval (5 ms) â€” a convoy that turned 3 ms requests into seconds. In serving mode:
 
-* **one writer thread** per process stores the decision records, many in one transaction: one insert for the
-  records, one for the audit events of those the audit trail records too (linked into the chain in order); the
-  thread that asked waits for its record's id, so nothing is answered before it is stored;
+* **one writer thread** per process stores the decision records, many at once: records alone in one INSERT
+  statement, records with audit events in one transaction (one insert for the records, one for the events, linked
+  into the chain in order); the thread that asked waits for its record's id, so nothing is answered before it is
+  stored;
 * **short-lived reads**: a verified API token, a sender's user row and the register entry of a matched document
   are reused for :data:`TOKEN_SECONDS` seconds and the policy's stamp is looked at once a :data:`POLICY_SECONDS`,
   so a revocation, a policy change or an entry's new level made elsewhere takes effect in every serving process
@@ -196,15 +197,11 @@ def _no_flush_wait(connection: Any) -> None:
         return
     connection.ensure_connection()
     raw = connection.connection
-    if _flush_off.get(threading.get_ident()) is raw:
+    if getattr(connection, "_himitsu_flush_off", None) is raw:  # this session is set already
         return
     with connection.cursor() as cursor:
         cursor.execute("SET synchronous_commit TO OFF")
-    _flush_off[threading.get_ident()] = raw
-
-
-#: per thread, the database connection whose session was set by :func:`_no_flush_wait`
-_flush_off: dict[int, Any] = {}
+    connection._himitsu_flush_off = raw
 
 
 def _rows_per_statement(rows: list[Any], connection: Any) -> int:
