@@ -12,8 +12,9 @@
 - Check API (``POST /api/v1/check``): the web app (``himitsu serve``, waitress; 1 and 2 server processes) on a fresh
   HIMITSU_HOME whose index holds the same 100,000 documents, the same open-loop load with an API token; each
   process count ``--repeat`` times (default 3), interleaved, a fresh server each time; the median of the runs' p99
-  is the figure (one run's p99 swings with the rest of the machine). Warm-up: 20 requests one by one, then four
-  rounds of 32 at once, so every server thread has its database connection before the measured requests.
+  is the figure (one run's p99 swings with the rest of the machine). Every load (here and for the AI gateway) is
+  preceded by a warm-up: 20 requests one by one, then four rounds of 32 at once, so every server thread has its
+  database connection before the measured requests.
 - Mail relay: ``MailRelay`` (this process) relaying to a counting SMTP sink (its own process); a sender
   process with ``--mail-connections`` smtplib connections sends ``--mail-messages`` messages, each with a
   100 KB attachment (unrelated page text, one in ten with a registered excerpt: rejected with 550); messages per
@@ -539,7 +540,8 @@ def main() -> None:
     section("Outbound guard (issue 6)",
             "Method: see the module docstring of tests/bench/guard.py. "
             f"{N_DOCS:,} registered documents, default policy, 4 KB prompts, open loop at {args.rate:.0f} "
-            f"requests/s for {args.seconds:.0f} s after 20 warm-up requests; latency from the load generator's "
+            f"requests/s for {args.seconds:.0f} s after {20 + 4 * WARM_CONCURRENT} warm-up requests (20 one by one, "
+            f"then 4 rounds of {WARM_CONCURRENT} at once); latency from the load generator's "
             "side (a process of its own on the same 2 cores).", machine_reference())
     started = time.perf_counter()
     texts, base = prompts(2000)

@@ -174,11 +174,12 @@ def _store(batch: list[_Job]) -> None:
     audited = [job for job in batch if job.audit is not None]
     with serialised_writes():
         _no_flush_wait(connection)
-        if not audited and len(rows) <= _rows_per_statement(rows, connection):
-            insert(rows, connection)
+        per_statement = _rows_per_statement(rows, connection)
+        if not audited and len(rows) <= per_statement:
+            insert(rows, connection, per_statement)
             return
         with transaction.atomic():
-            insert(rows, connection)
+            insert(rows, connection, per_statement)
             chain.append([job.audit(job.row) for job in audited], savepoint=False)  # a failure fails the batch
 
 
@@ -209,11 +210,12 @@ def _rows_per_statement(rows: list[Any], connection: Any) -> int:
     return max(1, connection.ops.bulk_batch_size([f for f in meta.concrete_fields if f is not meta.pk], rows))
 
 
-def insert(rows: list[Any], connection: Any) -> None:
+def insert(rows: list[Any], connection: Any, per_statement: int | None = None) -> None:
     """``rows`` (new objects of one model with an automatic primary key) inserted with as few statements as the
-    database allows, their ids set in order, as ``bulk_create`` sets them; unlike it, without a transaction of
-    its own (one statement is atomic; more need the caller's transaction). Each field's value goes through the
-    field's own conversion (``pre_save``, ``get_db_prep_save``)."""
+    database allows (``per_statement`` rows each: :func:`_rows_per_statement` when not given), their ids set in
+    order, as ``bulk_create`` sets them; unlike it, without a transaction of its own (one statement is atomic; more
+    need the caller's transaction). Each field's value goes through the field's own conversion (``pre_save``,
+    ``get_db_prep_save``)."""
     meta = type(rows[0])._meta
     pk = meta.pk
     fields = [f for f in meta.concrete_fields if f is not pk]
@@ -221,7 +223,7 @@ def insert(rows: list[Any], connection: Any) -> None:
     head = f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) VALUES "
     one = "(" + ", ".join(["%s"] * len(fields)) + ")"
     tail = f" RETURNING {qn(pk.column)}"
-    size = _rows_per_statement(rows, connection)
+    size = per_statement or _rows_per_statement(rows, connection)
     with connection.cursor() as cursor:
         for start in range(0, len(rows), size):
             part = rows[start:start + size]
