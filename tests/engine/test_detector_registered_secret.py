@@ -159,3 +159,22 @@ def test_probe_signature_equals_document_signature() -> None:
     looked_up = set(probe.fingerprints.hashes.tolist())
     kept = np.mean([h in looked_up for h in doc.hashes.tolist()])
     assert kept > 0.98
+
+
+def test_owners_of_all_found_documents_asked_at_once(engine: Engine) -> None:
+    """With ``resolve_many`` the detector asks once per text for every document it found passages of (the web app
+    reads them in one query); a document it names None is no longer registered: no finding."""
+    asked: list[list[int]] = []
+
+    def many(ids):
+        asked.append(list(ids))
+        return {i: (SecretRef(i, f"entry {i}", "秘") if i != 3 else None) for i in ids}
+
+    e = Engine(index_dir=engine.index.path, key=KEY, detectors=["registered-secret"], resolve_many=many)
+    before, after = filler()
+    text = (f"{before}\n{page('ja', 'argparse')[5000:5300]}\n{page('ja', 'json')[3000:3300]}\n"
+            f"{page('ja', 'csv')[4000:4300]}\n{after}")
+    found = [f for f in e.check_text(text).findings if f.detector == "registered-secret"]
+    assert len(asked) == 1 and sorted(asked[0]) == [1, 3, 4]
+    assert {f.secret.id for f in found} == {1, 4} and {f.secret.level for f in found} == {"秘"}
+    assert e.check_text(f"{before}\n{after}").findings == [] and len(asked) == 1  # nothing found: nobody asked

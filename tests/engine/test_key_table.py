@@ -152,6 +152,28 @@ def test_table_is_built_only_after_enough_probe_keys(monkeypatch: pytest.MonkeyP
                                                      strict=True))
 
 
+def test_prepare_builds_every_table_before_any_lookup(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A serving process prepares the index before its first request: every segment with keys has its table at
+    once (none waits for ``_TABLE_AFTER`` probe keys), and lookups through it equal the searched ones."""
+    e = pages_engine(tmp_path / "index", KEY, REGISTERED[:4])
+    e.register(99, page("en/re").encode(), "page.txt")  # a second segment
+    with monkeypatch.context() as m:
+        m.setattr(ix._KeyTable, "ranges", lambda self, keys, unique: None)  # np.searchsorted, the reference
+        searched = [e.index.lookup(e.fingerprinter.probe(normalize(t)).fingerprints) for t in probe_texts()[:3]]
+    fresh = Engine(index_dir=tmp_path / "index", key=KEY)
+    snap = fresh.index._current()
+    assert len(snap.segments) >= 2 and all(s.key_table.built is None for s in snap.segments)
+    fresh.prepare()
+    assert all(s.key_table.built is not None for s in snap.segments if len(s.hashes))
+    assert fresh.index.prepare() == sum(s.key_table.nbytes for s in snap.segments) > 0  # again: nothing new built
+    tabled = [fresh.index.lookup(fresh.fingerprinter.probe(normalize(t)).fingerprints) for t in probe_texts()[:3]]
+    for a, b in zip(searched, tabled, strict=True):
+        assert np.array_equal(a.seeds.docs, b.seeds.docs) and np.array_equal(a.seeds.query_positions,
+                                                                              b.seeds.query_positions)
+    Engine(index_dir=tmp_path / "empty", key=KEY).prepare()  # an empty index: nothing to build, no error
+    Engine(index_dir=None, key=KEY).prepare()
+
+
 def test_keys_the_extension_refuses_go_the_numpy_way(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ix, "_TABLE_AFTER", 0.0)
     table = ix._KeyTable()

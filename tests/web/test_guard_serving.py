@@ -70,6 +70,48 @@ def test_the_entry_of_a_matched_document_is_reused_for_seconds(serving_mode):
     assert decision.action == "hold"  # 秘 by mail
 
 
+def test_the_entries_of_every_matched_document_are_read_in_one_query(serving_mode, django_assert_num_queries):
+    """A text carrying excerpts of two registered documents: their entries come from one query (the engine asks
+    for all of them at once), an unknown document is None, and entries read a moment ago cost no query."""
+    from himitsu.web.register import documents
+    from himitsu.web.register.models import SecretDocument
+    from tests.guard_env import PRICES_EXCERPT
+
+    recipe = SecretDocument.objects.get(secret=serving_mode.recipe).pk
+    prices = SecretDocument.objects.get(secret=serving_mode.prices).pk
+    documents.keep_refs(0)  # nothing kept: every entry read
+    with django_assert_num_queries(1):
+        refs = documents.resolve_documents([recipe, prices, 10_000_000])
+    assert refs[recipe].id == serving_mode.recipe.pk and refs[recipe].level == "極秘"
+    assert refs[recipe].title == serving_mode.recipe.title
+    assert refs[prices].id == serving_mode.prices.pk and refs[prices].level == "秘"
+    assert refs[10_000_000] is None
+    documents.keep_refs(serving.TOKEN_SECONDS)
+    documents.resolve_documents([recipe, prices])
+    with django_assert_num_queries(0):  # kept from the read before
+        assert documents.resolve_documents([prices, recipe])[prices].id == serving_mode.prices.pk
+    documents.keep_refs(0)
+    with django_assert_num_queries(1):
+        result = documents.engine().check_text(EXCERPT + "\n" + PRICES_EXCERPT)
+    assert {f.secret.id for f in result.findings if f.secret} == {serving_mode.recipe.pk, serving_mode.prices.pk}
+
+
+def test_warm_up_builds_the_index_lookup_tables(guarded):
+    """Before a server answers, warm_up leaves every segment of the register's index with its prefix table (no
+    request pays for building it)."""
+    from himitsu.engine import _fast
+    from himitsu.web.register import documents
+
+    if not _fast.MATCH_AVAILABLE:
+        pytest.skip("C extension not built")
+    documents._engine.cache_clear()
+    segments = documents.engine().index._current().segments
+    assert segments and all(s.key_table.built is None for s in segments)
+    services.warm_up()
+    assert all(s.key_table.built is not None for s in documents.engine().index._current().segments
+               if len(s.hashes))
+
+
 def _decision(i: int, **fields):
     from datetime import UTC, datetime
 

@@ -7,7 +7,7 @@ function that names the register entry of a document id. Flow of a check: extrac
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,6 +34,9 @@ class Context:
     extraction: Extraction | None = None
     #: per-inspection cache shared by the detectors (prefilter hits and findings per part); None: none
     cache: dict[Any, Any] | None = field(default=None, compare=False, repr=False)
+    #: the owners of several documents at once (one database query instead of one per document); when set,
+    #: detectors use it rather than ``resolve``
+    resolve_many: Callable[[Sequence[int]], Mapping[int, SecretRef | None]] | None = None
 
 
 @dataclass(frozen=True)
@@ -72,18 +75,26 @@ class Engine:
     def __init__(self, *, index_dir: str | Path | None, key: bytes, limits: Limits | None = None,
                  detectors: Iterable[str] | None = None,
                  resolve: Callable[[int], SecretRef | None] | None = None, k: int = DEFAULT_K,
-                 w: int = DEFAULT_W) -> None:
+                 w: int = DEFAULT_W,
+                 resolve_many: Callable[[Sequence[int]], Mapping[int, SecretRef | None]] | None = None) -> None:
         self.limits = limits or Limits()
         self.fingerprinter = Fingerprinter(key, k, w)
         self.index = (FingerprintIndex(index_dir, fingerprinter_id=self.fingerprinter.id)
                       if index_dir is not None else None)
         self.resolve = resolve
+        self.resolve_many = resolve_many
         classes = registry.detector_classes()
         chosen = list(classes) if detectors is None else list(detectors)
         unknown = [d for d in chosen if d not in classes]
         if unknown:
             raise ValueError(f"unknown detectors: {', '.join(unknown)}")
         self.detectors = [classes[d]() for d in chosen]
+
+    def prepare(self) -> None:
+        """Before serving checks: build the index's lookup tables now rather than during a request
+        (:meth:`FingerprintIndex.prepare`)."""
+        if self.index is not None:
+            self.index.prepare()
 
     def check(self, data: bytes, name: str = "") -> Result:
         extraction = extract(data, name, self.limits)
@@ -93,7 +104,8 @@ class Engine:
         return self.check(text.encode("utf-8"), name or "text.txt")
 
     def inspect(self, extraction: Extraction) -> Result:
-        context = Context(self.index, self.fingerprinter, self.resolve, extraction, cache={})
+        context = Context(self.index, self.fingerprinter, self.resolve, extraction, cache={},
+                          resolve_many=self.resolve_many)
         findings: list[Finding] = []
         for detector in self.detectors:
             findings.extend(detector.inspect(extraction, context))

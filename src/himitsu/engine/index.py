@@ -287,6 +287,11 @@ class _KeyTable:
         except (TypeError, ValueError):
             return None
 
+    def prepare(self, keys: np.ndarray) -> None:
+        """Build the table now (a serving process before its first request), not after the searches."""
+        if self.built is None and not self.refused and _fast.MATCH_AVAILABLE and len(keys):
+            self._build(keys)
+
     def _build(self, keys: np.ndarray) -> None:
         bits = max(0, min(_TABLE_MAX_BITS, len(keys).bit_length() - 4))
         try:
@@ -590,6 +595,16 @@ class FingerprintIndex:
         before = self._snapshot.generation
         self._snapshot = self._load()
         return self._snapshot.generation != before
+
+    def prepare(self) -> int:
+        """Build now what lookups would build on their own later: the prefix table of every segment of the current
+        generation (one pass over its keys, ~1 ns a key; on 20 M keys some 30-80 ms, which would otherwise fall on
+        one request after the segment's first ``_TABLE_AFTER`` probe keys, all of them searched the slow way).
+        For a process that serves checks, before it answers. Returns the tables' bytes in memory."""
+        snap = self._current()
+        for segment in snap.segments:
+            segment.key_table.prepare(segment.hashes)
+        return sum(segment.key_table.nbytes for segment in snap.segments)
 
     def _current(self) -> _Snapshot:
         if self.auto_refresh:

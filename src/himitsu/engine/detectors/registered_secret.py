@@ -355,14 +355,23 @@ class RegisteredSecretDetector(Detector):
         if not len(result.seeds):
             return
         k = fingerprinter.k
+        matched = []
         for doc_id, norm_length, found in document_passages(probe, result, k):
             needed = max(RUN + k - 1, min(MIN_CHARS, -(-norm_length // 2)))
             found = [p for p in found if p.end - p.start - EDGE_SLACK >= needed
                      or (p.runs >= 2 and p.end - p.start - EDGE_SLACK >= min(needed, EDITED_CHARS))]
-            if not found:
-                continue
-            ref = context.resolve(doc_id) if context.resolve is not None else None
-            if ref is None and context.resolve is not None:
+            if found:
+                matched.append((doc_id, norm_length, found))
+        if not matched:
+            return
+        many = getattr(context, "resolve_many", None)
+        refs = many([doc_id for doc_id, _n, _f in matched]) if many is not None else None
+        for doc_id, norm_length, found in matched:
+            if refs is not None:
+                ref = refs.get(doc_id)
+            else:
+                ref = context.resolve(doc_id) if context.resolve is not None else None
+            if ref is None and (refs is not None or context.resolve is not None):
                 continue  # fingerprints of a document no longer in the register
             for passage in found:
                 containment = min(1.0, passage.matched / norm_length) if norm_length else 0.0

@@ -188,13 +188,15 @@ def current_policy() -> Policy:
 
 
 def warm_up() -> None:
-    """Before a server answers: open the register's fingerprint index, build the detectors (one check of a
-    short text) and read the policy, so that the first requests do not wait for them (with several server
-    processes this runs once, before they are made, and they share what was loaded)."""
+    """Before a server answers: open the register's fingerprint index and build its lookup tables, build the
+    detectors (one check of a short text) and read the policy, so that the first requests do not wait for them
+    (with several server processes this runs once, before they are made, and they share what was loaded)."""
     from himitsu.engine.model import Extraction, TextPart
     from himitsu.web.register import documents
 
-    documents.engine().inspect(Extraction(parts=[TextPart("", "warm-up ウォームアップ 0312345678", "text")]))
+    engine = documents.engine()
+    engine.inspect(Extraction(parts=[TextPart("", "warm-up ウォームアップ 0312345678", "text")]))
+    engine.prepare()
     current_policy()
 
 

@@ -55,10 +55,34 @@ def resolve_document(doc_id: int) -> SecretRef | None:
     return ref
 
 
+def resolve_documents(doc_ids: Sequence[int]) -> dict[int, SecretRef | None]:
+    """The register entries of several registered documents in one query (the engine asks once per checked
+    text for every document it found passages of); None for a document no longer registered."""
+    out: dict[int, SecretRef | None] = {}
+    missing = []
+    for doc_id in doc_ids:
+        kept = _refs.get(doc_id) if _refs.seconds else None
+        if kept is not None:
+            out[doc_id] = kept
+        else:
+            missing.append(doc_id)
+    if missing:
+        found = {pk: SecretRef(id=secret_id, title=title, level=level)
+                 for pk, secret_id, title, level in SecretDocument.objects.filter(pk__in=missing).values_list(
+                     "pk", "secret_id", "secret__title", "secret__level__name").order_by()}
+        for doc_id in missing:
+            ref = found.get(doc_id)
+            out[doc_id] = ref
+            if ref is not None and _refs.seconds:
+                _refs.put(doc_id, ref)
+    return out
+
+
 @cache
 def _engine(index_dir: str) -> Engine:
     try:
-        return Engine(index_dir=index_dir, key=config.fingerprint_key(), resolve=resolve_document)
+        return Engine(index_dir=index_dir, key=config.fingerprint_key(), resolve=resolve_document,
+                      resolve_many=resolve_documents)
     except (IndexCorrupt, IndexMismatch) as exc:
         raise ConfigError("index.unusable", path=index_dir, reason=str(exc)) from exc
 
