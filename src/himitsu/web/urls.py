@@ -10,6 +10,9 @@ from himitsu.web.register import io_views
 from himitsu.web.register import views as register_views
 
 urlpatterns = [
+    # first: Django tries the patterns in order, and the API (the guard's check API above all) is called far more
+    # often than any page; no page's path begins with api/
+    path("api/v1/", api.urls),
     path("", register_views.dashboard, name="dashboard"),
     path("login/", HimitsuLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -49,7 +52,6 @@ urlpatterns = [
     path("scans/", include("himitsu.web.scans.urls")),
     path("guard/", include("himitsu.web.guard.urls")),
     path("insider/", include("himitsu.web.insider.urls")),
-    path("api/v1/", api.urls),
 ]
 
 handler400 = "himitsu.web.core.views.bad_request"
