@@ -243,6 +243,7 @@ def bench_guard(index_dir: str) -> Any:
     from himitsu.gateways.base import EngineGuard, Identity
 
     engine = Engine(index_dir=index_dir, key=KEY, resolve=lambda i: SecretRef(i, f"doc {i}", "極秘"))
+    engine.prepare()  # as a serving process does before its first request (services.warm_up)
     return EngineGuard(engine, default_policy(), identities={"bench-token": Identity("bench", "DEV", "ja")})
 
 
