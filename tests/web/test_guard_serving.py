@@ -86,6 +86,10 @@ def test_the_entries_of_every_matched_document_are_read_in_one_query(serving_mod
     assert refs[recipe].title == serving_mode.recipe.title
     assert refs[prices].id == serving_mode.prices.pk and refs[prices].level == "秘"
     assert refs[10_000_000] is None
+    with django_assert_num_queries(3):  # a long list: bounded IN lists, one query per _IN_CHUNK ids
+        many = documents.resolve_documents([recipe, *range(10_000_000, 10_000_000 + 2 * documents._IN_CHUNK)])
+    assert many[recipe].id == serving_mode.recipe.pk
+    assert sum(v is None for v in many.values()) == 2 * documents._IN_CHUNK
     documents.keep_refs(serving.TOKEN_SECONDS)
     documents.resolve_documents([recipe, prices])
     with django_assert_num_queries(0):  # kept from the read before

@@ -55,9 +55,14 @@ def resolve_document(doc_id: int) -> SecretRef | None:
     return ref
 
 
+#: document ids per query of resolve_documents (SQLite limits a statement's parameters)
+_IN_CHUNK = 500
+
+
 def resolve_documents(doc_ids: Sequence[int]) -> dict[int, SecretRef | None]:
-    """The register entries of several registered documents in one query (the engine asks once per checked
-    text for every document it found passages of); None for a document no longer registered."""
+    """The register entries of several registered documents in one query (one per ``_IN_CHUNK`` ids; the engine
+    asks once per checked text for every document it found passages of); None for a document no longer
+    registered."""
     out: dict[int, SecretRef | None] = {}
     missing = []
     for doc_id in doc_ids:
@@ -66,15 +71,16 @@ def resolve_documents(doc_ids: Sequence[int]) -> dict[int, SecretRef | None]:
             out[doc_id] = kept
         else:
             missing.append(doc_id)
-    if missing:
-        found = {pk: SecretRef(id=secret_id, title=title, level=level)
-                 for pk, secret_id, title, level in SecretDocument.objects.filter(pk__in=missing).values_list(
-                     "pk", "secret_id", "secret__title", "secret__level__name").order_by()}
-        for doc_id in missing:
-            ref = found.get(doc_id)
-            out[doc_id] = ref
-            if ref is not None and _refs.seconds:
-                _refs.put(doc_id, ref)
+    found: dict[int, SecretRef] = {}
+    for start in range(0, len(missing), _IN_CHUNK):  # a long text may match many documents: bounded IN lists
+        rows = SecretDocument.objects.filter(pk__in=missing[start:start + _IN_CHUNK]).values_list(
+            "pk", "secret_id", "secret__title", "secret__level__name").order_by()
+        found.update((pk, SecretRef(id=secret_id, title=title, level=level)) for pk, secret_id, title, level in rows)
+    for doc_id in missing:
+        ref = found.get(doc_id)
+        out[doc_id] = ref
+        if ref is not None and _refs.seconds:
+            _refs.put(doc_id, ref)
     return out
 
 
