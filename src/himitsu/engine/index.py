@@ -262,7 +262,8 @@ class _KeyTable:
     19.5 M) in C, instead of a search over the whole key array
     whose every step is a cache miss. Built on the first lookup after the segment has answered
     ``_TABLE_AFTER`` × its key count probe keys the plain way (a one-off check of a short text never pays for
-    the pass); the results are np.searchsorted's (tests/engine/test_key_table.py). Not built without the C
+    the pass), or at once by :meth:`FingerprintIndex.prepare` (serving processes, before their first request);
+    the results are np.searchsorted's (tests/engine/test_key_table.py). Not built without the C
     extension, or if the extension refuses the keys (then the numpy search answers)."""
 
     def __init__(self) -> None:
