@@ -35,8 +35,17 @@ class Context:
     #: per-inspection cache shared by the detectors (prefilter hits and findings per part); None: none
     cache: dict[Any, Any] | None = field(default=None, compare=False, repr=False)
     #: the owners of several documents at once (one database query instead of one per document); when set,
-    #: detectors use it rather than ``resolve``
+    #: it answers rather than ``resolve``
     resolve_many: Callable[[Sequence[int]], Mapping[int, SecretRef | None]] | None = None
+
+    def owners(self, doc_ids: Sequence[int]) -> Mapping[int, SecretRef | None] | None:
+        """The register entry of each document (None: no longer registered) through ``resolve_many`` or else
+        ``resolve``; None when the caller names no owners at all (findings then carry no entry)."""
+        if self.resolve_many is not None:
+            return self.resolve_many(doc_ids)
+        if self.resolve is not None:
+            return {doc_id: self.resolve(doc_id) for doc_id in doc_ids}
+        return None
 
 
 @dataclass(frozen=True)

@@ -364,14 +364,10 @@ class RegisteredSecretDetector(Detector):
                 matched.append((doc_id, norm_length, found))
         if not matched:
             return
-        many = getattr(context, "resolve_many", None)
-        refs = many([doc_id for doc_id, _n, _f in matched]) if many is not None else None
+        refs = context.owners([doc_id for doc_id, _n, _f in matched])  # one call for every document
         for doc_id, norm_length, found in matched:
-            if refs is not None:
-                ref = refs.get(doc_id)
-            else:
-                ref = context.resolve(doc_id) if context.resolve is not None else None
-            if ref is None and (refs is not None or context.resolve is not None):
+            ref = refs.get(doc_id) if refs is not None else None
+            if ref is None and refs is not None:
                 continue  # fingerprints of a document no longer in the register
             for passage in found:
                 containment = min(1.0, passage.matched / norm_length) if norm_length else 0.0

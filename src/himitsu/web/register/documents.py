@@ -41,20 +41,6 @@ def keep_refs(seconds: float) -> None:
     _refs.clear()
 
 
-def resolve_document(doc_id: int) -> SecretRef | None:
-    """The register entry of a registered document, for the engine's findings (None: no longer registered)."""
-    kept = _refs.get(doc_id) if _refs.seconds else None
-    if kept is not None:
-        return kept
-    doc = SecretDocument.objects.select_related("secret__level").filter(pk=doc_id).first()
-    if doc is None:
-        return None
-    ref = SecretRef(id=doc.secret_id, title=doc.secret.title, level=doc.secret.level.name)
-    if _refs.seconds:
-        _refs.put(doc_id, ref)
-    return ref
-
-
 #: document ids per query of resolve_documents (SQLite limits a statement's parameters)
 _IN_CHUNK = 500
 
@@ -87,8 +73,7 @@ def resolve_documents(doc_ids: Sequence[int]) -> dict[int, SecretRef | None]:
 @cache
 def _engine(index_dir: str) -> Engine:
     try:
-        return Engine(index_dir=index_dir, key=config.fingerprint_key(), resolve=resolve_document,
-                      resolve_many=resolve_documents)
+        return Engine(index_dir=index_dir, key=config.fingerprint_key(), resolve_many=resolve_documents)
     except (IndexCorrupt, IndexMismatch) as exc:
         raise ConfigError("index.unusable", path=index_dir, reason=str(exc)) from exc
 
