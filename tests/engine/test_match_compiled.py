@@ -103,7 +103,18 @@ def test_index_has_several_segments(engine: Engine) -> None:
     assert engine.index is not None and engine.index.stats().segments >= 2
 
 
-def test_same_verified_and_promising_seeds(engine: Engine) -> None:
+@pytest.mark.parametrize(("around", "neighbours", "run"), [
+    (rs.AROUND, rs.SEED_NEIGHBOURS, rs.RUN),  # the detector's settings
+    (15, 12, 5),  # the widest neighbourhood the extension reads as one 32-column mask
+    (20, 15, 33),  # wider: one k-gram at a time; the longest run tested across two chunks at once
+    (4, 3, 40),  # runs longer than 33: counted across chunks
+])
+def test_same_verified_and_promising_seeds(engine: Engine, monkeypatch: pytest.MonkeyPatch, around: int,
+                                           neighbours: int, run: int) -> None:
+    monkeypatch.setattr(rs, "AROUND", around)
+    monkeypatch.setattr(rs, "_AROUND", np.r_[np.arange(-around, 0), np.arange(1, around + 1)])
+    monkeypatch.setattr(rs, "SEED_NEIGHBOURS", neighbours)
+    monkeypatch.setattr(rs, "RUN", run)
     k = engine.fingerprinter.k
     span = rs.EDITED_CHARS - k + 1
     verified = promising = 0
@@ -126,7 +137,9 @@ def test_same_verified_and_promising_seeds(engine: Engine) -> None:
     assert verified > 1000 and 0 < promising < verified  # the comparison was not vacuous
 
 
-def test_same_passages(engine: Engine) -> None:
+@pytest.mark.parametrize(("run", "least"), [(rs.RUN, 50), (3, 50), (40, 20)])
+def test_same_passages(engine: Engine, monkeypatch: pytest.MonkeyPatch, run: int, least: int) -> None:
+    monkeypatch.setattr(rs, "RUN", run)
     k = engine.fingerprinter.k
     documents = multi_run = 0
     for text in probes():
@@ -138,7 +151,7 @@ def test_same_passages(engine: Engine) -> None:
         assert rs._compiled_passages(probe2, result2, k) == expected
         documents += len(expected)
         multi_run += sum(p.runs >= 2 for _d, _n, found in expected for p in found)
-    assert documents > 50 and multi_run > 5
+    assert documents > least and multi_run > 5  # the comparison was not vacuous
 
 
 def test_query_signature_filled_in_like_the_reference(engine: Engine) -> None:

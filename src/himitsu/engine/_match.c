@@ -51,6 +51,8 @@ typedef struct {
     uint8_t *sig;
     uint8_t *known;
     int64_t n;
+    uint64_t *pack;    /* the values packed 32 to a word (2 bits each, first lowest), filled where needed */
+    uint8_t *pack_ok;  /* which words of pack are filled */
 } Query;
 
 typedef struct {
@@ -78,6 +80,7 @@ typedef struct {
 typedef struct {
     const uint8_t *base;
     int64_t kgrams;
+    int64_t bytes; /* bytes of base that may be read: the signature's own */
 } DocSig;
 
 /* -- buffers ---------------------------------------------------------------------------------- */
@@ -184,8 +187,12 @@ ctx_release(Ctx *c)
     }
     PyMem_Free(c->views);
     PyMem_Free(c->tables);
+    PyMem_Free(c->query.pack);
+    PyMem_Free(c->query.pack_ok);
     c->views = NULL;
     c->tables = NULL;
+    c->query.pack = NULL;
+    c->query.pack_ok = NULL;
     c->count = 0;
 }
 
@@ -250,6 +257,12 @@ ctx_parse(Ctx *c, PyObject *ctx)
     }
     c->query.known = get_array(c, PyTuple_GET_ITEM(query, 3), "known", KIND_BYTE, 1, c->query.n, NULL);
     if (c->query.known == NULL) {
+        return -1;
+    }
+    c->query.pack = PyMem_Calloc((size_t)(c->query.n / 32 + 2), sizeof(uint64_t));
+    c->query.pack_ok = PyMem_Calloc((size_t)(c->query.n / 32 + 2), 1);
+    if (c->query.pack == NULL || c->query.pack_ok == NULL) {
+        PyErr_NoMemory();
         return -1;
     }
 
@@ -357,6 +370,7 @@ doc_signature(const Ctx *c, int64_t i, DocSig *out)
     }
     out->base = t->sigs + off;
     out->kgrams = len;
+    out->bytes = len / 4 + (len % 4 != 0);
     return 0;
 bad:
     PyErr_Format(PyExc_ValueError, "seed %lld: its document's signature is not inside its segment", (long long)i);
@@ -382,6 +396,133 @@ static inline int
 agrees_inside(Query *qs, const DocSig *ds, int64_t p, int64_t delta)
 {
     return query_value(qs, p) == doc_value(ds, p - delta);
+}
+
+/* -- agreement, 32 columns at a time ------------------------------------------------------------ */
+
+/* Word w of the text's packed values (values w * 32 .. w * 32 + 31; those past the text are 0). */
+static inline uint64_t
+query_word(Query *qs, int64_t w)
+{
+    if (!qs->pack_ok[w]) {
+        uint64_t word = 0;
+        int64_t i, first = w * 32, last = first + 32 < qs->n ? first + 32 : qs->n;
+        for (i = first; i < last; i++) {
+            word |= (uint64_t)query_value(qs, i) << (2 * (i - first));
+        }
+        qs->pack[w] = word;
+        qs->pack_ok[w] = 1;
+    }
+    return qs->pack[w];
+}
+
+/* The text's values p .. p + 31 (0 <= p < n), packed. */
+static inline uint64_t
+query_bits(Query *qs, int64_t p)
+{
+    int64_t w = p >> 5, shift = (p & 31) * 2;
+    uint64_t lo = query_word(qs, w);
+    return shift ? (lo >> shift) | (query_word(qs, w + 1) << (64 - shift)) : lo;
+}
+
+/* The document's values p .. p + 31 (0 <= p < kgrams), packed; values past its signature read as 0. */
+static inline uint64_t
+doc_bits(const DocSig *ds, int64_t p)
+{
+    int64_t at = p >> 2, shift = (p & 3) * 2, avail = ds->bytes - at;
+    uint64_t lo;
+    unsigned char extra;
+    if (avail >= 9) {
+        lo = load_le64(ds->base + at);
+        extra = ds->base[at + 8];
+    } else {
+        unsigned char buf[9] = {0};
+        memcpy(buf, ds->base + at, (size_t)avail);
+        lo = load_le64(buf);
+        extra = buf[8];
+    }
+    return shift ? (lo >> shift) | ((uint64_t)extra << (64 - shift)) : lo;
+}
+
+/* bit j of the result = bit 2j of x (the even bits of x gathered into the low 32) */
+static inline uint32_t
+even_bits(uint64_t x)
+{
+    x &= 0x5555555555555555ULL;
+    x = (x | (x >> 1)) & 0x3333333333333333ULL;
+    x = (x | (x >> 2)) & 0x0F0F0F0F0F0F0F0FULL;
+    x = (x | (x >> 4)) & 0x00FF00FF00FF00FFULL;
+    x = (x | (x >> 8)) & 0x0000FFFF0000FFFFULL;
+    x = (x | (x >> 16)) & 0x00000000FFFFFFFFULL;
+    return (uint32_t)x;
+}
+
+/*
+ * Bit j = whether k-gram p + j of the text agrees with k-gram p + j - delta of the document, for j < 32
+ * and p + j < limit (agrees(), 32 columns at once: 0 where either k-gram does not exist).
+ */
+static inline uint32_t
+agree32(Query *qs, const DocSig *ds, int64_t p, int64_t delta, int64_t limit)
+{
+    int64_t lo = p, hi = p + 32, first = delta > 0 ? delta : 0;
+    int64_t end = qs->n < ds->kgrams + delta ? qs->n : ds->kgrams + delta;
+    uint64_t x;
+    uint32_t m;
+    lo = lo > first ? lo : first;
+    hi = hi < end ? hi : end;
+    hi = hi < limit ? hi : limit;
+    if (lo >= hi) {
+        return 0;
+    }
+    x = query_bits(qs, lo) ^ doc_bits(ds, lo - delta);
+    m = even_bits(~(x | (x >> 1)));
+    if (hi - lo < 32) {
+        m &= ((uint32_t)1 << (hi - lo)) - 1;
+    }
+    return m << (lo - p);
+}
+
+/* index of the highest set bit of a non-zero 32-bit mask, and of the lowest */
+static inline int
+high_bit32(uint32_t m)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return 31 - __builtin_clz(m);
+#else
+    int j = 31;
+    while (!(m & ((uint32_t)1 << j))) {
+        j--;
+    }
+    return j;
+#endif
+}
+
+static inline int
+low_bit32(uint32_t m)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_ctz(m);
+#else
+    int j = 0;
+    while (!(m & ((uint32_t)1 << j))) {
+        j++;
+    }
+    return j;
+#endif
+}
+
+static inline int
+popcount32(uint32_t m)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_popcount(m);
+#else
+    int n = 0;
+    for (; m; m &= m - 1) {
+        n++;
+    }
+    return n;
+#endif
 }
 
 /* -- verify ----------------------------------------------------------------------------------- */
@@ -425,9 +566,15 @@ verify(PyObject *module, PyObject *args)
         if (doc_signature(&c, i, &ds) < 0) {
             goto done;
         }
-        for (a = -around; a <= around; a++) {
-            if (a != 0 && agrees(&c.query, &ds, q + a, delta)) {
-                count++;
+        if (around <= 15) {
+            /* columns q - around .. q + around in one mask, the seed's own left out */
+            uint32_t m = agree32(&c.query, &ds, q - around, delta, q + around + 1) & ~((uint32_t)1 << around);
+            count = popcount32(m);
+        } else {
+            for (a = -around; a <= around; a++) {
+                if (a != 0 && agrees(&c.query, &ds, q + a, delta)) {
+                    count++;
+                }
             }
         }
         out[i] = count >= neighbours;
@@ -442,62 +589,55 @@ done:
 
 /*
  * Whether the k-grams p0 .. p0 + width - 1 of the text, on alignment delta, hold `run` agreeing ones in a
- * row outside skip_lo .. skip_hi (a maximal run of agreeing k-grams, or an empty range). Every `run`
- * consecutive k-grams hold one of the grid points p0 + run - 1 + j * run: only those are tested, and the
- * run through an agreeing one is measured; most windows are decided by a few k-grams.
+ * row outside skip_lo .. skip_hi (window columns: a maximal run of agreeing k-grams, or an empty range).
+ * The window's agreement is read 32 columns at a time (agree32); each chunk is tested together with the
+ * one before it, so a run of up to 33 columns crossing a chunk boundary is seen whole; longer runs
+ * (run > 33) are counted across chunks.
  */
-/* index of the lowest set bit of a non-zero mask */
-static inline int64_t
-lowest_bit(uint64_t bits)
-{
-#if defined(__GNUC__) || defined(__clang__)
-    return (int64_t)__builtin_ctzll(bits);
-#else
-    int64_t j = 0;
-    while (!(bits & 1)) {
-        bits >>= 1;
-        j++;
-    }
-    return j;
-#endif
-}
-
 static int
 other_run(Query *qs, const DocSig *ds, int64_t p0, int64_t width, int64_t delta, int64_t run, int64_t skip_lo,
           int64_t skip_hi)
 {
-    int64_t g, lo, hi, first = 0, end = width, count, base, j;
+    int64_t c, carry = 0, first = delta > 0 ? delta : 0;
+    int64_t end = qs->n < ds->kgrams + delta ? qs->n : ds->kgrams + delta;
+    uint64_t prev = 0;
 
-    /* the columns where both the text's and the document's k-gram exist (the others disagree), so that the
-       loops below compare values without testing bounds */
-    first = first > -p0 ? first : -p0;
-    first = first > delta - p0 ? first : delta - p0;
-    end = end < qs->n - p0 ? end : qs->n - p0;
-    end = end < ds->kgrams + delta - p0 ? end : ds->kgrams + delta - p0;
-    count = end > run - 1 ? (end - run) / run + 1 : 0; /* grid points g = run - 1 + j * run < end */
-    /* 64 grid points at a time: which agree (a bit mask, without a branch on each outcome), then the run
-       through each agreeing one. A run shorter than `run` holds at most one grid point, so the grid points
-       can be taken in any order: the outcome is the same as testing them one by one. */
-    for (base = 0; base < count; base += 64) {
-        uint64_t bits = 0;
-        int64_t lim = count - base < 64 ? count - base : 64;
-        for (j = 0; j < lim; j++) {
-            g = run - 1 + (base + j) * run;
-            if (g >= first && (g < skip_lo || g > skip_hi)) {
-                bits |= (uint64_t)agrees_inside(qs, ds, p0 + g, delta) << j;
-            }
+    end = end < p0 + width ? end : p0 + width;
+    for (c = 0; c < width; c += 32) {
+        int64_t p = p0 + c;
+        uint32_t m;
+        if (p >= first && p + 32 <= end) { /* the whole chunk lies in the text, the document and the window */
+            uint64_t x = query_bits(qs, p) ^ doc_bits(ds, p - delta);
+            m = even_bits(~(x | (x >> 1)));
+        } else {
+            m = agree32(qs, ds, p, delta, p0 + width);
         }
-        while (bits) {
-            j = lowest_bit(bits);
-            bits &= bits - 1;
-            g = run - 1 + (base + j) * run;
-            for (lo = g; lo > first && agrees_inside(qs, ds, p0 + lo - 1, delta); lo--) {
+        if (skip_lo <= skip_hi && skip_hi >= c && skip_lo < c + 32) {
+            int64_t a = skip_lo > c ? skip_lo - c : 0, b = skip_hi < c + 31 ? skip_hi - c : 31;
+            m &= ~(uint32_t)((((uint64_t)1 << (b - a + 1)) - 1) << a);
+        }
+        if (run <= 33) {
+            uint64_t y = ((uint64_t)m << 32) | prev;
+            int64_t len = 1;
+            while (len < run && y) {
+                int64_t shift = len < run - len ? len : run - len;
+                y &= y >> shift;
+                len += shift;
             }
-            for (hi = g; hi + 1 < end && agrees_inside(qs, ds, p0 + hi + 1, delta); hi++) {
-            }
-            if (hi - lo + 1 >= run) {
+            if (y) {
                 return 1;
             }
+            prev = m;
+        } else if (m == 0xFFFFFFFFu) {
+            carry += 32;
+            if (carry >= run) {
+                return 1;
+            }
+        } else {
+            if (carry + low_bit32(~m) >= run) {
+                return 1;
+            }
+            carry = m & 0x80000000u ? 31 - high_bit32(~m) : 0; /* the agreeing columns at the chunk's top */
         }
     }
     return 0;
@@ -688,16 +828,30 @@ alignment_runs(Ctx *c, const DocSig *ds, int64_t doc, int64_t delta, const int64
         hi = ceiling;
     }
     spans->count = 0;
-    for (p = lo; p <= hi; p++) { /* floor_ <= lo, hi <= ceiling: k-grams lo .. hi - 1 lie in text and document */
-        int a = p < hi && agrees_inside(&c->query, ds, p, delta);
-        if (a && start < 0) {
-            start = p;
-        } else if (!a && start >= 0) {
-            if (p - start >= run && spans_push(spans, start, p) < 0) {
-                return -1;
+    /* the maximal runs of agreeing k-grams in lo .. hi - 1, 32 columns at a time: in each chunk, the next
+       agreeing column (a run starts) and then the next disagreeing one (it ends); columns from hi on read
+       as disagreeing, which ends a run at hi */
+    for (p = lo; p < hi; p += 32) {
+        uint32_t m = agree32(&c->query, ds, p, delta, hi);
+        int64_t j = 0, len = hi - p < 32 ? hi - p : 32;
+        while (j < len) {
+            uint32_t rest = start < 0 ? m >> j : ~m >> j;
+            if (!rest) {
+                break; /* no run starts (or the run goes on) in the rest of this chunk */
             }
-            start = -1;
+            j += low_bit32(rest);
+            if (start < 0) {
+                start = p + j;
+            } else {
+                if (p + j - start >= run && spans_push(spans, start, p + j) < 0) {
+                    return -1;
+                }
+                start = -1;
+            }
         }
+    }
+    if (start >= 0 && hi - start >= run && spans_push(spans, start, hi) < 0) {
+        return -1;
     }
     for (g = 0; g < spans->count;) {
         int64_t e = g + 1, g_start = spans->data[2 * g], g_end, held = 0, r;
