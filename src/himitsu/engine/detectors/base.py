@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
 
 from himitsu.engine import prefilter
-from himitsu.engine.model import Extraction, Finding, TextPart
+from himitsu.engine.model import Extraction, Finding, SecretRef, TextPart
 
 
 class Detector:
@@ -35,6 +35,14 @@ class Detector:
 
     def finding(self, part: TextPart | str, start: int, end: int, score: float, reason: str, snippet: str,
                 **params: Any) -> Finding:
+        return self.finding_of(part, start, end, score, reason, snippet, params)
+
+    def finding_of(self, part: TextPart | str, start: int, end: int, score: float, reason: str, snippet: str,
+                   params: dict[str, Any], secret: SecretRef | None = None,
+                   matched_chars: int | None = None) -> Finding:
+        """:meth:`finding` with its params as a dict, and the register entry and matched length a registered
+        document's finding carries (set here rather than by ``dataclasses.replace``, which runs ``__init__``
+        again)."""
         template = self.reasons.get(reason, reason)
         if "{" in template or "}" in template:  # without braces, format() gives the template back
             try:
@@ -44,7 +52,7 @@ class Detector:
         else:
             text = template
         path = part if isinstance(part, str) else part.path
-        return _new_finding(self.id, score, start, end, snippet, reason, text, path, params)
+        return _new_finding(self.id, score, start, end, snippet, reason, text, path, params, secret, matched_chars)
 
 
 def _dataclass_init_is_plain(cls: type) -> bool:
@@ -63,16 +71,19 @@ _FINDING_FIELDS = ("detector", "score", "start", "end", "snippet", "reason", "ex
 
 
 def _new_finding(detector: str, score: float, start: int, end: int, snippet: str, reason: str, explanation: str,
-                 part: str, params: dict[str, Any]) -> Finding:
-    """``Finding(...)`` with ``secret`` and ``matched_chars`` None: the object the dataclass ``__init__`` makes
-    (the same attributes, in the same order), without its one ``object.__setattr__`` call per field that a
-    frozen dataclass pays (a customer list makes hundreds of thousands of findings)."""
+                 part: str, params: dict[str, Any], secret: SecretRef | None = None,
+                 matched_chars: int | None = None) -> Finding:
+    """``Finding(...)``: the object the dataclass ``__init__`` makes (the same attributes, in the same order),
+    without its one ``object.__setattr__`` call per field that a frozen dataclass pays (a customer list makes
+    hundreds of thousands of findings)."""
     if not _FAST_FINDING:
         return Finding(detector=detector, score=score, start=start, end=end, snippet=snippet, reason=reason,
-                       explanation=explanation, part=part, params=params)
+                       explanation=explanation, part=part, secret=secret, matched_chars=matched_chars,
+                       params=params)
     f = _object_new(Finding)
     f.__dict__.update(detector=detector, score=score, start=start, end=end, snippet=snippet, reason=reason,
-                      explanation=explanation, part=part, secret=None, matched_chars=None, params=params)
+                      explanation=explanation, part=part, secret=secret, matched_chars=matched_chars,
+                      params=params)
     return f
 
 

@@ -44,7 +44,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -365,14 +365,21 @@ class RegisteredSecretDetector(Detector):
         if not matched:
             return
         refs = context.owners([doc_id for doc_id, _n, _f in matched])  # one call for every document
+        reported = []  # (register entry, document, its normalised length, passage), in the order found
         for doc_id, norm_length, found in matched:
             ref = refs.get(doc_id) if refs is not None else None
             if ref is None and refs is not None:
                 continue  # fingerprints of a document no longer in the register
-            for passage in found:
-                containment = min(1.0, passage.matched / norm_length) if norm_length else 0.0
-                o_start, o_end = norm.to_original(passage.start, passage.end)
-                finding = self.finding(part, o_start, o_end, score(passage.matched, containment),
-                                       "registered.excerpt", redact_excerpt(part.text[o_start:o_end]),
-                                       matched_chars=passage.matched, doc_id=doc_id, containment=containment)
-                yield replace(finding, secret=ref, matched_chars=passage.matched)
+            reported.extend((ref, doc_id, norm_length, passage) for passage in found)
+        if not reported:
+            return
+        o_starts, o_ends = norm.spans_to_original(np.fromiter((r[3].start for r in reported), np.int64, len(reported)),
+                                                  np.fromiter((r[3].end for r in reported), np.int64, len(reported)))
+        text = part.text
+        for (ref, doc_id, norm_length, passage), o_start, o_end in zip(reported, o_starts.tolist(), o_ends.tolist(),
+                                                                         strict=True):
+            containment = min(1.0, passage.matched / norm_length) if norm_length else 0.0
+            yield self.finding_of(part, o_start, o_end, score(passage.matched, containment), "registered.excerpt",
+                                  redact_excerpt(text[o_start:o_end]),
+                                  {"matched_chars": passage.matched, "doc_id": doc_id, "containment": containment},
+                                  secret=ref, matched_chars=passage.matched)
