@@ -409,9 +409,11 @@ def _read_manifest(directory: Path) -> tuple[dict[str, Any], tuple[int, int, int
     return manifest, (stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
-def _stamp(directory: Path) -> tuple[int, int, int] | None:
+def _stamp(manifest: str) -> tuple[int, int, int] | None:
+    """What :func:`_read_manifest` saw of the manifest file (``manifest``: its path as a string, which ``os.stat``
+    takes as it is; a ``Path`` would be turned into one on every lookup)."""
     try:
-        stat = os.stat(directory / MANIFEST)
+        stat = os.stat(manifest)
     except FileNotFoundError:
         return None
     return stat.st_ino, stat.st_mtime_ns, stat.st_size
@@ -573,6 +575,7 @@ class FingerprintIndex:
         if fan_in < 2:
             raise ValueError("fan_in must be at least 2")
         self.path = Path(path)
+        self._manifest = os.fspath(self.path / MANIFEST)
         self.fingerprinter_id = fingerprinter_id
         self.common_min_docs = common_min_docs
         self.common_min_fraction = common_min_fraction
@@ -591,7 +594,7 @@ class FingerprintIndex:
 
     def refresh(self) -> bool:
         """Re-read the manifest if another writer changed it; returns whether the generation changed."""
-        if _stamp(self.path) == self._snapshot.stamp:
+        if _stamp(self._manifest) == self._snapshot.stamp:
             return False
         before = self._snapshot.generation
         self._snapshot = self._load()
