@@ -400,6 +400,14 @@ agrees_inside(Query *qs, const DocSig *ds, int64_t p, int64_t delta)
 
 /* -- agreement, 32 columns at a time ------------------------------------------------------------ */
 
+/* whether the 32 flags from known on are all set (each flag 0 or 1) */
+static inline int
+all_known(const uint8_t *known)
+{
+    return (load_le64(known) & load_le64(known + 8) & load_le64(known + 16) & load_le64(known + 24)) ==
+           0x0101010101010101ULL;
+}
+
 /* Word w of the text's packed values (values w * 32 .. w * 32 + 31; those past the text are 0). */
 static inline uint64_t
 query_word(Query *qs, int64_t w)
@@ -407,8 +415,20 @@ query_word(Query *qs, int64_t w)
     if (!qs->pack_ok[w]) {
         uint64_t word = 0;
         int64_t i, first = w * 32, last = first + 32 < qs->n ? first + 32 : qs->n;
-        for (i = first; i < last; i++) {
-            word |= (uint64_t)query_value(qs, i) << (2 * (i - first));
+        if (last - first == 32 && all_known(qs->known + first)) {
+            /* eight values (one a byte) at a time: each pair of bytes into a nibble, each pair of nibbles into
+               a byte, each pair of bytes into 16 bits */
+            for (i = 0; i < 4; i++) {
+                uint64_t x = load_le64(qs->sig + first + 8 * i) & 0x0303030303030303ULL; /* values are 2 bits */
+                x = (x | (x >> 6)) & 0x000F000F000F000FULL;
+                x = (x | (x >> 12)) & 0x000000FF000000FFULL;
+                x = (x | (x >> 24)) & 0xFFFFULL;
+                word |= x << (16 * i);
+            }
+        } else {
+            for (i = first; i < last; i++) {
+                word |= (uint64_t)query_value(qs, i) << (2 * (i - first));
+            }
         }
         qs->pack[w] = word;
         qs->pack_ok[w] = 1;
@@ -618,11 +638,17 @@ other_run(Query *qs, const DocSig *ds, int64_t p0, int64_t width, int64_t delta,
         }
         if (run <= 33) {
             uint64_t y = ((uint64_t)m << 32) | prev;
-            int64_t len = 1;
-            while (len < run && y) {
-                int64_t shift = len < run - len ? len : run - len;
-                y &= y >> shift;
-                len += shift;
+            if (run == 8) { /* the detector's RUN: bit b stays set where b .. b + 7 are */
+                y &= y >> 1;
+                y &= y >> 2;
+                y &= y >> 4;
+            } else {
+                int64_t len = 1;
+                while (len < run && y) {
+                    int64_t shift = len < run - len ? len : run - len;
+                    y &= y >> shift;
+                    len += shift;
+                }
             }
             if (y) {
                 return 1;
