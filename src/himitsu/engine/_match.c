@@ -464,30 +464,21 @@ doc_bits(const DocSig *ds, int64_t p)
     return shift ? (lo >> shift) | ((uint64_t)extra << (64 - shift)) : lo;
 }
 
-/* bit j of the result = bit 2j of x (the even bits of x gathered into the low 32) */
-static inline uint32_t
-even_bits(uint64_t x)
-{
-    x &= 0x5555555555555555ULL;
-    x = (x | (x >> 1)) & 0x3333333333333333ULL;
-    x = (x | (x >> 2)) & 0x0F0F0F0F0F0F0F0FULL;
-    x = (x | (x >> 4)) & 0x00FF00FF00FF00FFULL;
-    x = (x | (x >> 8)) & 0x0000FFFF0000FFFFULL;
-    x = (x | (x >> 16)) & 0x00000000FFFFFFFFULL;
-    return (uint32_t)x;
-}
+/* the bits that hold one column each in a mask of 32 columns (the low bit of each 2-bit value) */
+#define COLUMNS 0x5555555555555555ULL
 
 /*
- * Bit j = whether k-gram p + j of the text agrees with k-gram p + j - delta of the document, for j < 32
- * and p + j < limit (agrees(), 32 columns at once: 0 where either k-gram does not exist).
+ * Bit 2j = whether k-gram p + j of the text agrees with k-gram p + j - delta of the document, for j < 32
+ * and p + j < limit (agrees(), 32 columns at once: 0 where either k-gram does not exist). Column j is bit 2j,
+ * where the XOR of the two packed values leaves it: gathering the columns into 32 bits would cost more than
+ * shifting by twice as much.
  */
-static inline uint32_t
+static inline uint64_t
 agree32(Query *qs, const DocSig *ds, int64_t p, int64_t delta, int64_t limit)
 {
     int64_t lo = p, hi = p + 32, first = delta > 0 ? delta : 0;
     int64_t end = qs->n < ds->kgrams + delta ? qs->n : ds->kgrams + delta;
-    uint64_t x;
-    uint32_t m;
+    uint64_t x, m;
     lo = lo > first ? lo : first;
     hi = hi < end ? hi : end;
     hi = hi < limit ? hi : limit;
@@ -495,22 +486,36 @@ agree32(Query *qs, const DocSig *ds, int64_t p, int64_t delta, int64_t limit)
         return 0;
     }
     x = query_bits(qs, lo) ^ doc_bits(ds, lo - delta);
-    m = even_bits(~(x | (x >> 1)));
+    m = ~(x | (x >> 1)) & COLUMNS;
     if (hi - lo < 32) {
-        m &= ((uint32_t)1 << (hi - lo)) - 1;
+        m &= ((uint64_t)1 << (2 * (hi - lo))) - 1;
     }
-    return m << (lo - p);
+    return m << (2 * (lo - p));
 }
 
-/* index of the highest set bit of a non-zero 32-bit mask, and of the lowest */
-static inline int
-high_bit32(uint32_t m)
+/* the column of the lowest and of the highest set bit of a non-zero column mask */
+static inline int64_t
+low_column(uint64_t m)
 {
 #if defined(__GNUC__) || defined(__clang__)
-    return 31 - __builtin_clz(m);
+    return __builtin_ctzll(m) / 2;
 #else
-    int j = 31;
-    while (!(m & ((uint32_t)1 << j))) {
+    int64_t j = 0;
+    while (!(m & ((uint64_t)1 << (2 * j)))) {
+        j++;
+    }
+    return j;
+#endif
+}
+
+static inline int64_t
+high_column(uint64_t m)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return (63 - __builtin_clzll(m)) / 2;
+#else
+    int64_t j = 31;
+    while (!(m & ((uint64_t)1 << (2 * j)))) {
         j--;
     }
     return j;
@@ -518,24 +523,10 @@ high_bit32(uint32_t m)
 }
 
 static inline int
-low_bit32(uint32_t m)
+popcount64(uint64_t m)
 {
 #if defined(__GNUC__) || defined(__clang__)
-    return __builtin_ctz(m);
-#else
-    int j = 0;
-    while (!(m & ((uint32_t)1 << j))) {
-        j++;
-    }
-    return j;
-#endif
-}
-
-static inline int
-popcount32(uint32_t m)
-{
-#if defined(__GNUC__) || defined(__clang__)
-    return __builtin_popcount(m);
+    return __builtin_popcountll(m);
 #else
     int n = 0;
     for (; m; m &= m - 1) {
@@ -588,8 +579,8 @@ verify(PyObject *module, PyObject *args)
         }
         if (around <= 15) {
             /* columns q - around .. q + around in one mask, the seed's own left out */
-            uint32_t m = agree32(&c.query, &ds, q - around, delta, q + around + 1) & ~((uint32_t)1 << around);
-            count = popcount32(m);
+            uint64_t m = agree32(&c.query, &ds, q - around, delta, q + around + 1) & ~((uint64_t)1 << (2 * around));
+            count = popcount64(m);
         } else {
             for (a = -around; a <= around; a++) {
                 if (a != 0 && agrees(&c.query, &ds, q + a, delta)) {
@@ -607,64 +598,68 @@ done:
 
 /* -- promising -------------------------------------------------------------------------------- */
 
+/* the widest window promising() accepts: reach k-grams on each side of a seed */
+#define MAX_REACH 4096
+
 /*
  * Whether the k-grams p0 .. p0 + width - 1 of the text, on alignment delta, hold `run` agreeing ones in a
  * row outside skip_lo .. skip_hi (window columns: a maximal run of agreeing k-grams, or an empty range).
- * The window's agreement is read 32 columns at a time (agree32); each chunk is tested together with the
- * one before it, so a run of up to 33 columns crossing a chunk boundary is seen whole; longer runs
- * (run > 33) are counted across chunks.
+ * The window's agreement is read 32 columns at a time (agree32): a run inside a chunk is found by shifting
+ * and ANDing its mask, one crossing chunks by counting the agreeing columns at the top of the chunks before
+ * (carry) and at the bottom of this one. window[j] holds the text's packed values of chunk j (columns 32j ..
+ * 32j + 31) where the whole chunk lies in the text.
  */
 static int
-other_run(Query *qs, const DocSig *ds, int64_t p0, int64_t width, int64_t delta, int64_t run, int64_t skip_lo,
-          int64_t skip_hi)
+other_run(Query *qs, const uint64_t *window, const DocSig *ds, int64_t p0, int64_t width, int64_t delta, int64_t run,
+          int64_t skip_lo, int64_t skip_hi)
 {
     int64_t c, carry = 0, first = delta > 0 ? delta : 0;
     int64_t end = qs->n < ds->kgrams + delta ? qs->n : ds->kgrams + delta;
-    uint64_t prev = 0;
 
     end = end < p0 + width ? end : p0 + width;
     for (c = 0; c < width; c += 32) {
         int64_t p = p0 + c;
-        uint32_t m;
+        uint64_t m, gaps, y;
         if (p >= first && p + 32 <= end) { /* the whole chunk lies in the text, the document and the window */
-            uint64_t x = query_bits(qs, p) ^ doc_bits(ds, p - delta);
-            m = even_bits(~(x | (x >> 1)));
+            uint64_t x = window[c / 32] ^ doc_bits(ds, p - delta);
+            m = ~(x | (x >> 1)) & COLUMNS;
         } else {
             m = agree32(qs, ds, p, delta, p0 + width);
         }
         if (skip_lo <= skip_hi && skip_hi >= c && skip_lo < c + 32) {
             int64_t a = skip_lo > c ? skip_lo - c : 0, b = skip_hi < c + 31 ? skip_hi - c : 31;
-            m &= ~(uint32_t)((((uint64_t)1 << (b - a + 1)) - 1) << a);
+            m &= b - a == 31 ? 0 : ~((((uint64_t)1 << (2 * (b - a + 1))) - 1) << (2 * a));
         }
-        if (run <= 33) {
-            uint64_t y = ((uint64_t)m << 32) | prev;
-            if (run == 8) { /* the detector's RUN: bit b stays set where b .. b + 7 are */
-                y &= y >> 1;
-                y &= y >> 2;
-                y &= y >> 4;
-            } else {
-                int64_t len = 1;
-                while (len < run && y) {
-                    int64_t shift = len < run - len ? len : run - len;
-                    y &= y >> shift;
-                    len += shift;
-                }
-            }
-            if (y) {
-                return 1;
-            }
-            prev = m;
-        } else if (m == 0xFFFFFFFFu) {
+        if (m == COLUMNS) { /* every column agrees */
             carry += 32;
             if (carry >= run) {
                 return 1;
             }
-        } else {
-            if (carry + low_bit32(~m) >= run) {
-                return 1;
-            }
-            carry = m & 0x80000000u ? 31 - high_bit32(~m) : 0; /* the agreeing columns at the chunk's top */
+            continue;
         }
+        gaps = ~m & COLUMNS;
+        if (carry + low_column(gaps) >= run) {
+            return 1;
+        }
+        if (run == 8) { /* the detector's RUN: bit 2j stays set where columns j .. j + 7 agree */
+            y = m & (m >> 2);
+            y &= y >> 4;
+            y &= y >> 8;
+        } else if (run <= 32) {
+            int64_t len = 1;
+            y = m;
+            while (len < run && y) {
+                int64_t shift = len < run - len ? len : run - len;
+                y &= y >> (2 * shift);
+                len += shift;
+            }
+        } else {
+            y = 0; /* a run longer than a chunk crosses one: counted by carry */
+        }
+        if (y) {
+            return 1;
+        }
+        carry = m >> 62 ? 31 - high_column(gaps) : 0; /* the agreeing columns at the chunk's top */
     }
     return 0;
 }
@@ -682,7 +677,8 @@ has_partner(Ctx *c, int64_t i, const DocSig *ds, int64_t span, int64_t reach, in
 {
     static const int64_t shifts[5] = {0, -1, 1, -2, 2};
     int64_t q = c->seeds.q[i], delta = q - c->seeds.d[i], q0 = q - reach, width = 2 * reach + 1;
-    int64_t left = 0, right = 0, s;
+    int64_t left = 0, right = 0, s, j;
+    uint64_t window[(2 * MAX_REACH + 1) / 32 + 1];
 
     /* the seed's own run: agreeing columns from the centre outwards (at most reach + 1 each way), measured
        until it is known to cover span columns */
@@ -698,12 +694,16 @@ has_partner(Ctx *c, int64_t i, const DocSig *ds, int64_t span, int64_t reach, in
     if (left + right - 1 >= span) {
         return 1;
     }
+    /* the text's values of the window, read once for the alignments below */
+    for (j = 0; j * 32 < width; j++) {
+        window[j] = q0 + 32 * j >= 0 && q0 + 32 * j + 32 <= c->query.n ? query_bits(&c->query, q0 + 32 * j) : 0;
+    }
     /* columns reach - left + 1 .. reach + right - 1 (empty if the seed's k-gram disagrees) */
-    if (other_run(&c->query, ds, q0, width, delta, run, reach - left + 1, reach + right - 1)) {
+    if (other_run(&c->query, window, ds, q0, width, delta, run, reach - left + 1, reach + right - 1)) {
         return 1;
     }
     for (s = 1; s < 2 * drift + 1; s++) {
-        if (other_run(&c->query, ds, q0, width, delta - shifts[s], run, 1, 0)) {
+        if (other_run(&c->query, window, ds, q0, width, delta - shifts[s], run, 1, 0)) {
             return 1;
         }
     }
@@ -734,7 +734,7 @@ promising(PyObject *module, PyObject *args)
     if (ctx_parse(&c, ctx_obj) < 0) {
         goto done;
     }
-    if (span < 1 || reach < 0 || reach > 4096 || run < 1 || drift < 0 || drift > 2) {
+    if (span < 1 || reach < 0 || reach > MAX_REACH || run < 1 || drift < 0 || drift > 2) {
         PyErr_SetString(PyExc_ValueError, "span, reach, run or drift out of range");
         goto done;
     }
@@ -858,14 +858,14 @@ alignment_runs(Ctx *c, const DocSig *ds, int64_t doc, int64_t delta, const int64
        agreeing column (a run starts) and then the next disagreeing one (it ends); columns from hi on read
        as disagreeing, which ends a run at hi */
     for (p = lo; p < hi; p += 32) {
-        uint32_t m = agree32(&c->query, ds, p, delta, hi);
+        uint64_t m = agree32(&c->query, ds, p, delta, hi), gaps = ~m & COLUMNS;
         int64_t j = 0, len = hi - p < 32 ? hi - p : 32;
         while (j < len) {
-            uint32_t rest = start < 0 ? m >> j : ~m >> j;
+            uint64_t rest = (start < 0 ? m : gaps) >> (2 * j);
             if (!rest) {
                 break; /* no run starts (or the run goes on) in the rest of this chunk */
             }
-            j += low_bit32(rest);
+            j += low_column(rest);
             if (start < 0) {
                 start = p + j;
             } else {
