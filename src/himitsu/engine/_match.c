@@ -25,7 +25,8 @@
  * each probe key's range through it (np.searchsorted's results); and gather() joins the postings found with
  * the query positions.
  *
- * Signatures are read directly in their packed form: nothing is unpacked or copied. Every document
+ * Document signatures are read in their packed form, in place; the text's values are packed the same way (32 to a
+ * 64-bit word) as they are first needed, so that 32 k-grams are compared with one XOR. Every document
  * signature is checked to lie inside its segment's sigs before it is read, and every position is checked
  * against the document's and the text's number of k-grams, so malformed input raises ValueError instead
  * of reading out of range.
