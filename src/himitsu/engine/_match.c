@@ -392,13 +392,6 @@ agrees(Query *qs, const DocSig *ds, int64_t p, int64_t delta)
     return p >= 0 && p < qs->n && dp >= 0 && dp < ds->kgrams && query_value(qs, p) == doc_value(ds, dp);
 }
 
-/* agrees() for a k-gram p known to lie inside both the text and the document */
-static inline int
-agrees_inside(Query *qs, const DocSig *ds, int64_t p, int64_t delta)
-{
-    return query_value(qs, p) == doc_value(ds, p - delta);
-}
-
 /* -- agreement, 32 columns at a time ------------------------------------------------------------ */
 
 /* whether the 32 flags from known on are all set (each flag 0 or 1) */
@@ -468,6 +461,13 @@ doc_bits(const DocSig *ds, int64_t p)
 /* the bits that hold one column each in a mask of 32 columns (the low bit of each 2-bit value) */
 #define COLUMNS 0x5555555555555555ULL
 
+/* the column mask of the XOR of two packed words: bit 2j set where their values j are equal */
+static inline uint64_t
+equal_columns(uint64_t x)
+{
+    return ~(x | (x >> 1)) & COLUMNS;
+}
+
 /*
  * Bit 2j = whether k-gram p + j of the text agrees with k-gram p + j - delta of the document, for j < 32
  * and p + j < limit (agrees(), 32 columns at once: 0 where either k-gram does not exist). Column j is bit 2j,
@@ -487,7 +487,7 @@ agree32(Query *qs, const DocSig *ds, int64_t p, int64_t delta, int64_t limit)
         return 0;
     }
     x = query_bits(qs, lo) ^ doc_bits(ds, lo - delta);
-    m = ~(x | (x >> 1)) & COLUMNS;
+    m = equal_columns(x);
     if (hi - lo < 32) {
         m &= ((uint64_t)1 << (2 * (hi - lo))) - 1;
     }
@@ -622,8 +622,7 @@ other_run(Query *qs, const uint64_t *window, const DocSig *ds, int64_t p0, int64
         int64_t p = p0 + c;
         uint64_t m, gaps, y;
         if (p >= first && p + 32 <= end) { /* the whole chunk lies in the text, the document and the window */
-            uint64_t x = window[c / 32] ^ doc_bits(ds, p - delta);
-            m = ~(x | (x >> 1)) & COLUMNS;
+            m = equal_columns(window[c / 32] ^ doc_bits(ds, p - delta));
         } else {
             m = agree32(qs, ds, p, delta, p0 + width);
         }
