@@ -200,6 +200,7 @@ MESSAGES: dict[str, str] = {
     "guard.token_invalid": gettext_noop(
         "The API token is unknown, expired or revoked, or not valid for this use."),
     "guard.too_large": gettext_noop("The request is larger than the limit of {limit} bytes."),
+    "request.too_large": gettext_noop("The request is larger than the limit of {limit} bytes."),
     "guard.rate_limited": gettext_noop("Too many requests: try again in {seconds} seconds."),
     "guard.content_type": gettext_noop("Send the request as application/json (UTF-8) or multipart/form-data."),
     "guard.json_invalid": gettext_noop("The request body is not a JSON object."),

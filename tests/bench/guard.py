@@ -9,7 +9,7 @@
   ``--seconds``: 4 KB prompts cut from unrelated test pages, one in ten with 1 KB of a registered slice in the
   middle (blocked: the gateway answers without the provider). The same load goes first straight to the
   provider: latency added = gateway minus direct, at each percentile.
-- Check API (``POST /api/v1/check``): the web app (``himitsu serve``, waitress; 1 and 2 server processes) on a fresh
+- Check API (``POST /api/v1/check``): the web app (``himitsu serve``, granian; 1 and 2 server processes) on a fresh
   HIMITSU_HOME whose index holds the same 100,000 documents, the same open-loop load with an API token; each
   process count ``--repeat`` times (default 3), interleaved, a fresh server each time; the median of the runs' p99
   is the figure (one run's p99 swings with the rest of the machine). Every load (here and for the AI gateway) is
@@ -326,7 +326,7 @@ def _web_home(database_url: str = "") -> Any:
 
 def run_check_api(texts: list[str], rate: float, seconds: float, processes: list[int], repeat: int,
                   database_url: str = "") -> tuple[list[list[object]], list[list[object]]]:
-    """POST /api/v1/check on the web app (``himitsu serve``: waitress, its own processes) with an API token, each
+    """POST /api/v1/check on the web app (``himitsu serve``: granian, its own processes) with an API token, each
     process count ``repeat`` times, interleaved (a fresh server each time): the rows of every run, and per process
     count the p99 of each run with their median (one run's p99 swings with the machine's other load)."""
     import subprocess

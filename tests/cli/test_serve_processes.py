@@ -1,4 +1,5 @@
-"""`himitsu serve --processes N`: N server processes answer on one port; SIGTERM stops every one of them."""
+"""`himitsu serve --processes N`: N server processes answer on one port, one that dies is replaced, SIGTERM stops
+every one of them."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def _children(pid: int) -> list[int]:
 
 
 @pytest.mark.slow
-def test_two_server_processes_share_the_port_and_stop_together(tmp_path):
+def test_two_server_processes_share_the_port_are_replaced_and_stop_together(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HIMITSU_")} | {"HIMITSU_HOME": str(tmp_path)}
     proc = subprocess.Popen([HIMITSU, "serve", "--port", str(port), "--processes", "2", "--threads", "2"], env=env,
@@ -50,7 +51,16 @@ def test_two_server_processes_share_the_port_and_stop_together(tmp_path):
                 assert proc.poll() is None, proc.communicate()[1]
                 time.sleep(0.3)
         assert statuses == [200] * 6
-        assert len(_children(proc.pid)) == 2
+        first = _children(proc.pid)
+        assert len(first) == 2
+        os.kill(first[0], signal.SIGKILL)  # a worker that dies is replaced; the others answer meanwhile
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (len(_children(proc.pid)) != 2 or first[0] in _children(proc.pid)):
+            time.sleep(0.2)
+        assert len(_children(proc.pid)) == 2 and first[0] not in _children(proc.pid)
+        for _n in range(6):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=30) as reply:
+                assert reply.status == 200
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=60)
@@ -149,3 +159,66 @@ def _decisions(where: Any) -> tuple[dict[int, str], set[int]]:
         with contextlib.closing(sqlite3.connect(where)) as db:
             rows = [db.execute(q).fetchall() for q in queries]
     return dict(rows[0]), {int(r[0]) for r in rows[1]}
+
+
+@pytest.mark.slow
+def test_the_server_reads_chunked_bodies_and_refuses_bodies_over_its_limit(tmp_path):
+    """Through the real server: a check sent in chunks (no Content-Length) is checked like any other; a body over
+    HIMITSU_MAX_REQUEST_BYTES, by its Content-Length or by its chunks, is answered 413 ``request.too_large`` in
+    Japanese (English with the language cookie), and the server goes on answering."""
+    import http.client
+    import json
+
+    from tests.guard_env import EXCERPT, RECIPE
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HIMITSU_")} | {
+        "HIMITSU_HOME": str(tmp_path), "HIMITSU_MAX_REQUEST_BYTES": "200000"}
+    secret = tmp_path / "条件表.txt"
+    secret.write_text(RECIPE, encoding="utf-8")
+    run = {"env": env, "capture_output": True, "text": True, "timeout": 120}
+    assert subprocess.run([HIMITSU, "secrets", "add", str(secret), "--level", "極秘"], **run).returncode == 0
+    token = json.loads(subprocess.run([HIMITSU, "guard", "tokens", "create", "chunks", "--scope", "check", "--json"],
+                                      **run).stdout)["token"]
+    proc = subprocess.Popen([HIMITSU, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+
+    def post(body: Any, extra: dict[str, str] | None = None, chunked: bool = False) -> tuple[int, dict]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            conn.request("POST", "/api/v1/check", body=body, headers=headers | (extra or {}), encode_chunked=chunked)
+            reply = conn.getresponse()
+            return reply.status, json.loads(reply.read())
+        finally:
+            conn.close()
+
+    def pieces(data: bytes, size: int = 1000) -> Any:
+        return iter([data[i:i + size] for i in range(0, len(data), size)])
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                post(b"{}")
+                break
+            except ConnectionError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1]
+                time.sleep(0.3)
+        body = json.dumps({"text": EXCERPT}, ensure_ascii=False).encode()
+        status, answer = post(pieces(body), chunked=True)
+        assert (status, answer["action"]) == (200, "block")
+        big = json.dumps({"text": "あ" * 70_000}, ensure_ascii=False).encode()
+        assert len(big) > 200_000
+        for sent in ({"body": big}, {"body": pieces(big, 65536), "chunked": True}):
+            status, answer = post(**sent)
+            assert (status, answer["code"]) == (413, "request.too_large")
+            assert answer["message"] == "リクエストが上限の 200000 バイトを超えています。"
+        status, answer = post(big, {"Cookie": "django_language=en"})
+        assert (status, answer["message"]) == (413, "The request is larger than the limit of 200000 bytes.")
+        status, answer = post(body, {"Content-Length": str(len(body))})
+        assert (status, answer["action"]) == (200, "block")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0

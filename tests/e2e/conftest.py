@@ -41,8 +41,8 @@ DEMO_PASSWORD = "E2e-" + secrets.token_urlsafe(18)
 STARTUP_TIMEOUT = 60.0
 ACTION_TIMEOUT_MS = 10_000
 ARTIFACTS = "test-artifacts"
-# 5xx answers (Django) and crashes outside Django (waitress); 403/404 warnings with tracebacks are normal.
-SERVER_PROBLEMS = ("Internal Server Error:", "Exception while serving", "Exception when serving")
+# 5xx answers (Django) and crashes outside Django (granian); 403/404 warnings with tracebacks are normal.
+SERVER_PROBLEMS = ("Internal Server Error:", "Application callable raised an exception", "Unexpected exit from worker")
 
 
 # --------------------------------------------------------------------------------------------------

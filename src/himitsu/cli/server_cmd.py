@@ -104,10 +104,8 @@ def serve(
     = False,
 ) -> None:
     runtime.setup()
-    from waitress import serve as waitress_serve
-
+    from himitsu.web import wsgi  # noqa: F401 - the app is loaded here, before the workers are forked
     from himitsu.web.accounts.models import User
-    from himitsu.web.wsgi import application
 
     url = f"http://{host}:{port}/"
     result = _load_demo() if with_demo else {"loaded": False, "reason": "not_asked"}
@@ -131,54 +129,55 @@ def serve(
         console.print(f"[yellow]{runtime.error_text(exc)}[/]")
     serving.enable()
     console.print(_("Press Ctrl+C to stop."))
-    if processes == 1:
-        waitress_serve(application, host=host, port=port, threads=threads, ident="himitsu", _quiet=True)
-    else:
-        _serve_processes(application, host, port, threads, processes)
+    _serve(host, port, threads, processes)
 
 
-def _serve_processes(application: Any, host: str, port: int, threads: int, processes: int) -> None:
-    """``processes`` copies of the server accepting on one socket bound here (the kernel hands each connection
-    to one of them), so that more than one core answers; SIGINT or SIGTERM stops them all. Each process has its
-    own database connections (closed before the copies are made) and its own in-memory rate limits."""
-    import signal
-    import socket
+def _granian_logging() -> None:
+    """Granian's own log: warnings and errors only, and not its advice about the thread count, which is ours to
+    choose (a request waiting on the database holds a thread, not a core)."""
+    import logging
 
+    class _NoThreadAdvice(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return "Python threads" not in record.getMessage()
+
+    logging.getLogger("_granian").addFilter(_NoThreadAdvice())
+
+
+def _serve(host: str, port: int, threads: int, processes: int) -> None:
+    """Serve the web app with granian until SIGINT or SIGTERM: HTTP is handled in Rust (connections, parsing,
+    writing answers, without the interpreter lock); each of ``processes`` worker processes runs the app in up to
+    ``threads`` threads. The workers are forked from this process after the index was loaded and warmed (they
+    share its memory) and the database connections closed (each opens its own); this process watches them,
+    starts a new one if one dies, and stops them all on SIGINT or SIGTERM."""
     from django.db import connections
-    from waitress import serve as waitress_serve
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+    from granian.server import MPServer
 
-    listener = socket.create_server((host, port), backlog=1024)
     connections.close_all()
-    children: list[int] = []
-    for _n in range(processes):
-        pid = os.fork()
-        if pid == 0:  # a server process: default signal handling, serve until terminated
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            code = 0
-            try:
-                waitress_serve(application, sockets=[listener], threads=threads, ident="himitsu", _quiet=True)
-            except BaseException:  # noqa: BLE001 - a child must never return into the parent's code
-                code = 1
-            os._exit(code)
-        children.append(pid)
-    listener.close()
+    server = MPServer("himitsu.web.wsgi:application", address=host, port=port, interface=Interfaces.WSGI,
+                      workers=processes, blocking_threads=threads, websockets=False, backlog=1024,
+                      log_level=LogLevels.warning, respawn_failed_workers=True, workers_kill_timeout=30)
+    _granian_logging()
+    server.serve(target_loader=_worker_application, wrap_loader=False)
 
-    def stop(signum: int, _frame: Any) -> None:
-        for child in children:
-            try:
-                os.kill(child, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    for child in children:
-        while True:
-            try:
-                os.waitpid(child, 0)
-                break
-            except ChildProcessError:
-                break
-            except InterruptedError:  # pragma: no cover - waitpid is retried by Python on EINTR
-                continue
+def _worker_application() -> Any:
+    """The WSGI application in a worker process: forked, it inherits the set-up and warmed app; started afresh
+    (a platform without fork), it sets itself up first."""
+    from himitsu.web.guard import serving
+
+    if not serving.enabled():
+        from himitsu.errors import HimitsuError
+        from himitsu.web.guard.services import warm_up
+
+        runtime.setup(migrate=False)
+        try:
+            warm_up()
+        except HimitsuError:  # reported by the parent already; checks will report it too
+            pass
+        serving.enable()
+    from himitsu.web.wsgi import application
+
+    return application

@@ -166,6 +166,9 @@ HIMITSU_IMPORT_MAX_ROWS = int(os.environ.get("HIMITSU_IMPORT_MAX_ROWS", "10000")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
+# The largest request body the server takes at all (413 ``request.too_large`` above it, before the app reads it);
+# the limits of each form and API (above and below) are lower.
+HIMITSU_MAX_REQUEST_BYTES = int(os.environ.get("HIMITSU_MAX_REQUEST_BYTES", str(1024 * 1024 * 1024)))
 
 # The outbound guard's check API (issue 6): the largest request body (413 above it), and the requests per second
 # per API token (or logged-in user) with the burst allowed above that rate (429 with Retry-After).

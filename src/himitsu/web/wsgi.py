@@ -1,8 +1,112 @@
-"""WSGI entry point (waitress via `himitsu serve`, or any WSGI server)."""
+"""WSGI entry point (granian via `himitsu serve`, or any WSGI server).
 
+The application is Django's behind :class:`RequestBodies`, which gives every server the same two guarantees
+about request bodies before Django sees them: none larger than HIMITSU_MAX_REQUEST_BYTES, and a body sent in
+chunks (``Transfer-Encoding: chunked``, no ``Content-Length``) read as a body of known length — Django reads only
+``Content-Length`` bytes and would see it as empty.
+"""
+
+from __future__ import annotations
+
+import json
 import os
+import tempfile
+from collections.abc import Callable, Iterable
+from http.cookies import SimpleCookie
+from typing import Any
 
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "himitsu.web.settings")
-application = get_wsgi_application()
+
+#: bodies up to this size are kept in memory while they are read in chunks, larger ones in a temporary file
+SPOOL_BYTES = 1024 * 1024
+READ_BYTES = 64 * 1024
+
+
+class RequestBodies:
+    """``app`` behind the request-body limit: a body larger than ``limit`` bytes (by its Content-Length, or by
+    what its chunks add up to) is answered 413 ``request.too_large`` without the app; a chunked body is read
+    (kept in a spooled temporary file) and handed on with its Content-Length."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        length = environ.get("CONTENT_LENGTH") or ""
+        if length:
+            if length.isdigit() and int(length) > self.limit:
+                return self._too_large(environ, start_response)
+            return self.app(environ, start_response)
+        if "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            return self.app(environ, start_response)
+        body = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - closed with the request
+        source, size = environ["wsgi.input"], 0
+        while piece := source.read(READ_BYTES):
+            size += len(piece)
+            if size > self.limit:
+                body.close()
+                return self._too_large(environ, start_response)
+            body.write(piece)
+        body.seek(0)
+        environ["wsgi.input"], environ["CONTENT_LENGTH"] = body, str(size)
+        return _Closing(self.app(environ, start_response), body)
+
+    def _too_large(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        from django.utils import translation
+
+        from himitsu.errors import HimitsuError
+        from himitsu.web.core.errors import message
+
+        with translation.override(_language(environ)):
+            text = message(HimitsuError("request.too_large", limit=self.limit))
+        data = json.dumps({"code": "request.too_large", "message": text}, ensure_ascii=False).encode()
+        start_response("413 Request Entity Too Large", [("Content-Type", "application/json; charset=utf-8"),
+                                                        ("Content-Length", str(len(data))), ("Connection", "close")])
+        return [data]
+
+
+class _Closing:
+    """The app's answer, closing the spooled body after the answer (and the app's own ``close``)."""
+
+    def __init__(self, answer: Iterable[bytes], body: Any) -> None:
+        self.answer, self.body = answer, body
+
+    def __iter__(self) -> Any:
+        return iter(self.answer)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.answer, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self.body.close()
+
+
+def _language(environ: dict[str, Any]) -> str:
+    """The language cookie's language, else the first of ja/en in Accept-Language, else Japanese."""
+    from django.conf import settings
+    from django.utils.translation.trans_real import parse_accept_lang_header
+
+    cookie = SimpleCookie()
+    try:
+        cookie.load(environ.get("HTTP_COOKIE", ""))
+    except Exception:  # noqa: BLE001 - a malformed cookie header names no language
+        cookie = SimpleCookie()
+    chosen = cookie.get(settings.LANGUAGE_COOKIE_NAME)
+    if chosen is not None and chosen.value in ("ja", "en"):
+        return chosen.value
+    for lang, _q in parse_accept_lang_header(environ.get("HTTP_ACCEPT_LANGUAGE", "")[:500]):
+        if lang.lower().startswith(("en", "ja")):
+            return lang.lower()[:2]
+    return "ja"
+
+
+def _application() -> RequestBodies:
+    from django.conf import settings
+
+    return RequestBodies(get_wsgi_application(), settings.HIMITSU_MAX_REQUEST_BYTES)
+
+
+application = _application()
