@@ -25,6 +25,9 @@ MESSAGES: dict[str, str] = {
         "or both."),
     "config.database_url_invalid": gettext_noop("HIMITSU_DATABASE_URL is not a valid database URL: {url}"),
     "database.unavailable": gettext_noop("The database cannot be reached: {reason}"),
+    "server.port_in_use": gettext_noop(
+        "Port {port} of {host} is already in use: stop the program using it or choose another port with --port."),
+    "server.address_unavailable": gettext_noop("The server cannot listen on {host} port {port}: {reason}"),
     "user.exists": gettext_noop("A user named {username} already exists."),
     "user.not_found": gettext_noop("No user named {username}."),
     "user.password_missing": gettext_noop("No password given: set HIMITSU_PASSWORD or type it when asked."),

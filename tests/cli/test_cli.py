@@ -165,3 +165,18 @@ def test_demo_loads_once(db):
     assert data["loaded"] is True and data["secrets"] == 20
     second = run("demo", "--json", env={"HIMITSU_DEMO_PASSWORD": "Demo-pass-for-tests-2026"})
     assert json.loads(second.stdout) == {"loaded": False, "reason": "not_empty"}
+
+
+def test_serve_says_when_its_port_is_taken(db):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("serve", "--port", str(port))
+    assert result.exit_code == 2
+    assert f"127.0.0.1 のポート {port} はすでに使われています。" in result.output
+    result = run("serve", "--host", "192.0.2.1", "--port", "8000")  # an address of no interface here
+    assert result.exit_code == 2
+    assert "192.0.2.1 のポート 8000 で待ち受けできません" in result.output

@@ -104,6 +104,7 @@ def serve(
     = False,
 ) -> None:
     runtime.setup()
+    _check_address(host, port)
     from himitsu.web import wsgi  # noqa: F401 - the app is loaded here, before the workers are forked
     from himitsu.web.accounts.models import User
 
@@ -130,6 +131,26 @@ def serve(
     serving.enable()
     console.print(_("Press Ctrl+C to stop."))
     _serve(host, port, threads, processes)
+
+
+def _check_address(host: str, port: int) -> None:
+    """Fail early, with a message that says why, when the address cannot be listened on (the server would stop
+    later with the operating system's words only)."""
+    import errno
+    import socket
+
+    from himitsu.errors import HimitsuError
+
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise HimitsuError("server.port_in_use", host=host, port=port) from exc
+        raise HimitsuError("server.address_unavailable", host=host, port=port,
+                           reason=exc.strerror or str(exc)) from exc
 
 
 def _granian_logging() -> None:
