@@ -427,6 +427,7 @@ def test_anonymous_api_is_401_json(org, client, method, url):
     assert response.status_code == 401
     assert response["Content-Type"].startswith("application/json")
     assert response.json()["code"] == "auth.required"
+    assert "ログインしてください。" in response.content.decode()  # readable UTF-8, as every other error of the API
     assert "焼結" not in response.content.decode()
 
 

@@ -20,7 +20,8 @@ class LoginRequiredMiddleware:
         if request.user.is_authenticated or path.startswith(PUBLIC_PREFIXES):
             return self.get_response(request)
         if path.startswith("/api/"):
-            return JsonResponse({"code": "auth.required", "message": _("Log in first.")}, status=401)
+            return JsonResponse({"code": "auth.required", "message": _("Log in first.")}, status=401,
+                                json_dumps_params={"ensure_ascii": False})
         return redirect_to_login(request.get_full_path())
 
 
