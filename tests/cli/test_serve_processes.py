@@ -1,5 +1,4 @@
-"""`himitsu serve --processes N`: N server processes answer on one port, one that dies is replaced, SIGTERM stops
-every one of them."""
+"""`himitsu serve --processes N`: N server processes answer on one port; SIGTERM stops every one of them."""
 
 from __future__ import annotations
 
@@ -35,7 +34,7 @@ def _children(pid: int) -> list[int]:
 
 
 @pytest.mark.slow
-def test_two_server_processes_share_the_port_are_replaced_and_stop_together(tmp_path):
+def test_two_server_processes_share_the_port_and_stop_together(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HIMITSU_")} | {"HIMITSU_HOME": str(tmp_path)}
     proc = subprocess.Popen([HIMITSU, "serve", "--port", str(port), "--processes", "2", "--threads", "2"], env=env,
@@ -51,16 +50,7 @@ def test_two_server_processes_share_the_port_are_replaced_and_stop_together(tmp_
                 assert proc.poll() is None, proc.communicate()[1]
                 time.sleep(0.3)
         assert statuses == [200] * 6
-        first = _children(proc.pid)
-        assert len(first) == 2
-        os.kill(first[0], signal.SIGKILL)  # a worker that dies is replaced; the others answer meanwhile
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and (len(_children(proc.pid)) != 2 or first[0] in _children(proc.pid)):
-            time.sleep(0.2)
-        assert len(_children(proc.pid)) == 2 and first[0] not in _children(proc.pid)
-        for _n in range(6):
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=30) as reply:
-                assert reply.status == 200
+        assert len(_children(proc.pid)) == 2
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=60)
