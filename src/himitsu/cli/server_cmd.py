@@ -120,17 +120,24 @@ def serve(
             _explain_refusal(result)
         if not User.objects.exists():
             console.print(_("No user yet: create one with `himitsu users add NAME --role system_admin`."))
+    _prepare_serving(report=True)
+    console.print(_("Press Ctrl+C to stop."))
+    _serve(host, port, threads, processes)
+
+
+def _prepare_serving(report: bool) -> None:
+    """Load and warm the index and detectors, then enter serving mode. A problem with the index does not stop the
+    server (the register and the rest still work; checks report it): printed when ``report``."""
     from himitsu.errors import HimitsuError
     from himitsu.web.guard import serving
     from himitsu.web.guard.services import warm_up
 
     try:
         warm_up()
-    except HimitsuError as exc:  # the register and the rest still work; checks will report it
-        console.print(f"[yellow]{runtime.error_text(exc)}[/]")
+    except HimitsuError as exc:
+        if report:
+            console.print(f"[yellow]{runtime.error_text(exc)}[/]")
     serving.enable()
-    console.print(_("Press Ctrl+C to stop."))
-    _serve(host, port, threads, processes)
 
 
 def _check_address(host: str, port: int) -> None:
@@ -191,15 +198,8 @@ def _worker_application() -> Any:
     from himitsu.web.guard import serving
 
     if not serving.enabled():
-        from himitsu.errors import HimitsuError
-        from himitsu.web.guard.services import warm_up
-
         runtime.setup(migrate=False)
-        try:
-            warm_up()
-        except HimitsuError:  # reported by the parent already; checks will report it too
-            pass
-        serving.enable()
+        _prepare_serving(report=False)  # the parent reported a problem already
     from himitsu.web.wsgi import application
 
     return application

@@ -136,8 +136,14 @@ _REQUEST_BODY = {
 # --- language, authentication, rate limit ------------------------------------------------------------------------
 
 def request_language(request: Any) -> str:
-    """ja or en from Accept-Language (the first of the two by preference); Japanese when neither is named."""
-    for lang, _q in parse_accept_lang_header(request.META.get("HTTP_ACCEPT_LANGUAGE", "")[:500]):
+    """ja or en from the request's Accept-Language (:func:`header_language`)."""
+    return header_language(request.META.get("HTTP_ACCEPT_LANGUAGE", ""))
+
+
+def header_language(header: str) -> str:
+    """ja or en from an Accept-Language header (the first of the two by preference); Japanese when neither is
+    named."""
+    for lang, _q in parse_accept_lang_header(header[:500]):
         lang = lang.lower()
         if lang.startswith("en"):
             return "en"

@@ -12,7 +12,6 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable
-from http.cookies import SimpleCookie
 from typing import Any
 
 from django.core.wsgi import get_wsgi_application
@@ -87,20 +86,14 @@ class _Closing:
 def _language(environ: dict[str, Any]) -> str:
     """The language cookie's language, else the first of ja/en in Accept-Language, else Japanese."""
     from django.conf import settings
-    from django.utils.translation.trans_real import parse_accept_lang_header
+    from django.http import parse_cookie
 
-    cookie = SimpleCookie()
-    try:
-        cookie.load(environ.get("HTTP_COOKIE", ""))
-    except Exception:  # noqa: BLE001 - a malformed cookie header names no language
-        cookie = SimpleCookie()
-    chosen = cookie.get(settings.LANGUAGE_COOKIE_NAME)
-    if chosen is not None and chosen.value in ("ja", "en"):
-        return chosen.value
-    for lang, _q in parse_accept_lang_header(environ.get("HTTP_ACCEPT_LANGUAGE", "")[:500]):
-        if lang.lower().startswith(("en", "ja")):
-            return lang.lower()[:2]
-    return "ja"
+    from himitsu.web.api_guard import header_language
+
+    chosen = parse_cookie(environ.get("HTTP_COOKIE", "")).get(settings.LANGUAGE_COOKIE_NAME, "")
+    if chosen in dict(settings.LANGUAGES):
+        return chosen
+    return header_language(environ.get("HTTP_ACCEPT_LANGUAGE", ""))
 
 
 def _application() -> RequestBodies:
