@@ -171,3 +171,151 @@ def test_the_writers_insert_splits_a_batch_larger_than_one_statement_allows(guar
     assert len({r.pk for r in rows}) == n
     assert GuardDecision.objects.filter(pk__in=[r.pk for r in rows]).count() == n
     assert _stored(rows[-1])["size"] == 1000 + n - 1
+
+
+def _audit_triggers(make: bool) -> None:
+    """The triggers that keep the audit trail append-only (its migrations' statements), made or dropped."""
+    import importlib
+
+    from django.db import connection
+
+    postgres = connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        for name in ("0002_append_only", "0003_head_not_deletable"):
+            migration = importlib.import_module(f"himitsu.web.audit.migrations.{name}")
+            for sql in getattr(migration, ("POSTGRES" if postgres else "SQLITE") + ("" if make else "_DROP")):
+                cursor.execute(sql)
+
+
+@pytest.fixture
+def audit_triggers_back(django_db_blocker):
+    """Put the audit trail's triggers back once the test's database has been flushed (see ``committed``)."""
+    yield
+    with django_db_blocker.unblock():
+        _audit_triggers(make=True)
+
+
+@pytest.fixture
+def committed(audit_triggers_back, transactional_db):
+    """A database whose transactions really commit (``transactional_db``), for the writer's own BEGIN … COMMIT.
+    The audit trail refuses DELETE and TRUNCATE (its triggers), which the flush after such a test does: its rows are
+    removed here with the triggers set aside, which ``audit_triggers_back`` (torn down after the flush) restores."""
+    yield
+    from django.db import connection
+
+    from himitsu.web.audit.models import AuditEvent, AuditHead
+
+    _audit_triggers(make=False)
+    with connection.cursor() as cursor:
+        for model in (AuditEvent, AuditHead):
+            cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")
+
+def _jobs(first: int, n: int, audited: set[int], details: object = None) -> list:
+    """``n`` writer jobs for records ``first``…; those in ``audited`` with an audit event naming their record's id."""
+    from himitsu.web.audit import chain
+
+    def audit(row):
+        return chain.event("guard", object_type="guard_decision", object_id=row.pk, channel="api",
+                           details=details if details is not None else {"decision": row.pk, "件名": "見積"})
+
+    return [serving._Job(_decision(i), audit if i in audited else None) for i in range(first, first + n)]
+
+
+def _executed(connection, work) -> list[str]:
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        work()
+    return [q["sql"] for q in queries.captured_queries]
+
+
+def test_a_batch_with_audit_events_is_stored_in_plain_statements(committed):
+    """Records with audit events, as the writer stores them: records and events in one transaction, the events
+    linked after the chain's head in order — on PostgreSQL in two round trips (BEGIN, the records, the head locked;
+    then the events, the head moved, COMMIT), on SQLite statement by statement; the chain verifies."""
+    from django.db import connection
+
+    from himitsu.web.audit import chain
+    from himitsu.web.audit.models import AuditEvent, AuditHead
+    from himitsu.web.guard.models import GuardDecision
+
+    chain.record("create", object_type="t", object_id=0)  # the head exists from here on
+    serving._no_flush_wait(connection)  # (once per connection on PostgreSQL: SET synchronous_commit)
+    jobs = _jobs(1, 5, audited={2, 4, 5})
+    sent = _executed(connection, lambda: serving._store(jobs))
+    if connection.vendor == "postgresql":
+        assert len(sent) == 2 and sent[0].startswith("BEGIN; INSERT") and "FOR UPDATE" in sent[0]
+        assert sent[1].rstrip().endswith("COMMIT")
+    else:
+        assert [s.split()[0] for s in sent] == ["BEGIN", "INSERT", "SELECT", "INSERT", "UPDATE", "COMMIT"]
+    rows = [job.row for job in jobs]
+    assert all(row.pk for row in rows) and GuardDecision.objects.filter(pk__in=[r.pk for r in rows]).count() == 5
+    events = list(AuditEvent.objects.filter(object_type="guard_decision").order_by("seq"))
+    assert [e.seq for e in events] == [2, 3, 4]
+    assert [e.details["decision"] for e in events] == [rows[1].pk, rows[3].pk, rows[4].pk]
+    assert events[0].details["件名"] == "見積" and events[0].prev_hash == AuditEvent.objects.get(seq=1).hash
+    head = AuditHead.objects.get(pk=1)
+    assert (head.seq, head.hash) == (4, events[-1].hash)
+    assert chain.verify().ok
+    if connection.vendor == "postgresql":
+        assert connection.connection.info.transaction_status == serving._IDLE
+
+
+@pytest.mark.parametrize("failure", ["before the events are sent", "in the database"])
+def test_a_batch_that_fails_half_way_leaves_nothing_and_the_connection_usable(committed, failure):
+    """A batch whose events cannot be linked (a value JSON cannot hold) or stored (a sequence number taken behind
+    the head's back): no record, no event, the head unmoved, the records without ids; the next batch is stored."""
+    from django.db import DatabaseError, connection
+    from django.utils import timezone
+
+    from himitsu.web.audit import chain
+    from himitsu.web.audit.models import AuditEvent, AuditHead
+    from himitsu.web.guard.models import GuardDecision
+
+    chain.record("create", object_type="t", object_id=0)
+    if failure == "in the database":
+        AuditEvent.objects.create(seq=2, at=timezone.now(), action="create", object_type="squatter", prev_hash="",
+                                  hash="x")
+        jobs, error = _jobs(1, 3, audited={2}), DatabaseError
+    else:
+        jobs, error = _jobs(1, 3, audited={2}, details={"not json": {1, 2}}), TypeError
+    with pytest.raises(error):
+        serving._store(jobs)
+    assert not GuardDecision.objects.exists() and all(job.row.pk is None for job in jobs)
+    assert AuditHead.objects.get(pk=1).seq == 1
+    assert AuditEvent.objects.filter(object_type="guard_decision").count() == 0
+    if connection.vendor == "postgresql":
+        assert connection.connection.info.transaction_status == serving._IDLE
+    if failure == "in the database":
+        return
+    again = _jobs(1, 3, audited={2})
+    serving._store(again)
+    assert GuardDecision.objects.count() == 3 and AuditHead.objects.get(pk=1).seq == 2 and chain.verify().ok
+
+
+def test_the_first_audit_event_ever_makes_the_head_through_the_orm(committed):
+    """No chain head yet (a new installation): the plain-statement path writes nothing and steps aside; the ORM's
+    path makes the head and links the events."""
+    from himitsu.web.audit import chain
+    from himitsu.web.audit.models import AuditHead
+    from himitsu.web.guard.models import GuardDecision
+
+    assert not AuditHead.objects.exists()
+    jobs = _jobs(1, 2, audited={1, 2})
+    serving._store(jobs)
+    assert GuardDecision.objects.count() == 2 and AuditHead.objects.get(pk=1).seq == 2 and chain.verify().ok
+    assert chain.count() == 2
+
+
+def test_inside_a_callers_transaction_the_plain_statements_step_aside(db):
+    """The plain statements open and close their own transaction: inside a caller's (a test's) they write nothing
+    and leave the batch to the ORM's way (``chain.append`` in that transaction)."""
+    from django.db import connection
+
+    from himitsu.web.audit import chain
+    from himitsu.web.guard.models import GuardDecision
+
+    chain.record("create", object_type="t", object_id=0)
+    jobs = _jobs(1, 2, audited={2})
+    assert serving._store_linked([j.row for j in jobs], [jobs[1]], connection) is False
+    assert not GuardDecision.objects.exists() and chain.count() == 1 and all(j.row.pk is None for j in jobs)

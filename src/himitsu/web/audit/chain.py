@@ -91,18 +91,24 @@ def append(events: list[AuditEvent], savepoint: bool = True) -> list[AuditEvent]
     its own (two round trips fewer; a failure here then fails the caller's whole transaction)."""
     if not events:
         return events
-    key = config.audit_key()
     with transaction.atomic(savepoint=savepoint):
         head, _ = AuditHead.objects.select_for_update().get_or_create(pk=1)
-        seq, prev = head.seq, head.hash
-        for item in events:
-            seq += 1
-            item.seq, item.prev_hash = seq, prev
-            item.hash = prev = compute_hash(key, prev, _values(item))
+        seq, prev = link(events, head.seq, head.hash)
         AuditEvent.objects.bulk_create(events)
         head.seq, head.hash = seq, prev
         head.save(update_fields=["seq", "hash"])
     return events
+
+
+def link(events: list[AuditEvent], seq: int, prev: str) -> tuple[int, str]:
+    """Number and hash ``events`` in this order after a chain head at (``seq``, ``prev``): the new head. The
+    caller holds the head locked and stores the events and the new head in the same transaction."""
+    key = config.audit_key()
+    for item in events:
+        seq += 1
+        item.seq, item.prev_hash = seq, prev
+        item.hash = prev = compute_hash(key, prev, _values(item))
+    return seq, prev
 
 
 def record(action: str, **fields: Any) -> AuditEvent:
