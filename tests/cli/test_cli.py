@@ -180,3 +180,16 @@ def test_serve_says_when_its_port_is_taken(db):
     result = run("serve", "--host", "192.0.2.1", "--port", "8000")  # an address of no interface here
     assert result.exit_code == 2
     assert "192.0.2.1 のポート 8000 で待ち受けできません" in result.output
+
+
+def test_serving_is_prepared_before_the_first_request(tmp_path):
+    """What ``himitsu serve`` does before its workers are forked: the URLconf with every view module and the WSGI
+    handler are loaded there (shared by the workers), not by each worker's first request."""
+    code = ("import sys; from himitsu.cli import runtime, server_cmd; runtime.setup(); "
+            "server_cmd._prepare_serving(report=False); from django.urls import get_resolver; "
+            "print('url_patterns' in get_resolver().__dict__, 'himitsu.web.api_guard' in sys.modules, "
+            "'himitsu.web.wsgi' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HIMITSU_")} | {"HIMITSU_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True", "True"]

@@ -137,6 +137,11 @@ def _prepare_serving(report: bool) -> None:
     except HimitsuError as exc:
         if report:
             console.print(f"[yellow]{runtime.error_text(exc)}[/]")
+    from django.urls import get_resolver
+
+    import himitsu.web.wsgi  # noqa: F401 - the WSGI handler and its middleware, made once for every worker
+
+    len(get_resolver().url_patterns)  # the URLconf and every view module imported here, not in a first request
     serving.enable()
 
 
