@@ -100,6 +100,51 @@ def test_the_entries_of_every_matched_document_are_read_in_one_query(serving_mod
     assert {f.secret.id for f in result.findings if f.secret} == {serving_mode.recipe.pk, serving_mode.prices.pk}
 
 
+
+def test_serving_processes_know_every_documents_entry_without_a_query(serving_mode, django_assert_num_queries):
+    """In serving mode every document's entry id is read once (``keep_refs``): a checked text costs no query for
+    its documents, one for entries not read within TOKEN_SECONDS; a document added later costs one query once; an
+    id that is no document is None (and not asked again for a while); a removed entry's documents are None."""
+    import time
+
+    from himitsu.web.register import documents
+    from himitsu.web.register.models import ClassificationLevel, Secret, SecretDocument
+
+    recipe = SecretDocument.objects.get(secret=serving_mode.recipe).pk
+    prices = SecretDocument.objects.get(secret=serving_mode.prices).pk
+    with django_assert_num_queries(1):  # every document at once
+        documents.keep_refs(0.5)
+    with django_assert_num_queries(1):  # the two entries
+        refs = documents.resolve_documents([recipe, prices])
+    assert (refs[recipe].id, refs[recipe].level, refs[recipe].title) == (
+        serving_mode.recipe.pk, "極秘", serving_mode.recipe.title)
+    assert (refs[prices].id, refs[prices].level) == (serving_mode.prices.pk, "秘")
+    with django_assert_num_queries(0):
+        assert documents.resolve_documents([prices, recipe])[recipe].id == serving_mode.recipe.pk
+    Secret.objects.filter(pk=serving_mode.recipe.pk).update(level=ClassificationLevel.objects.get(code="hi"))
+    assert documents.resolve_documents([recipe])[recipe].level == "極秘"  # read a moment ago
+    time.sleep(0.6)  # ... until the entry is older than the seconds kept
+    assert documents.resolve_documents([recipe])[recipe].level == "秘"
+
+    added = SecretDocument.objects.create(secret=serving_mode.prices, filename="追加.txt", size=1, sha256="0" * 64)
+    documents.resolve_documents([prices])
+    with django_assert_num_queries(1):  # the new document (its entry is kept)
+        assert documents.resolve_documents([added.pk, prices])[added.pk].id == serving_mode.prices.pk
+    with django_assert_num_queries(0):
+        assert documents.resolve_documents([added.pk])[added.pk].id == serving_mode.prices.pk
+    with django_assert_num_queries(1):
+        assert documents.resolve_documents([10_000_000]) == {10_000_000: None}
+    with django_assert_num_queries(0):
+        assert documents.resolve_documents([10_000_000]) == {10_000_000: None}
+    Secret.objects.filter(pk=serving_mode.prices.pk).delete()
+    time.sleep(0.6)
+    assert documents.resolve_documents([prices, added.pk, recipe]) == {
+        prices: None, added.pk: None, recipe: documents.resolve_documents([recipe])[recipe]}
+    documents.keep_refs(0)  # out of serving mode: read each time
+    with django_assert_num_queries(1):
+        assert documents.resolve_documents([recipe])[recipe].level == "秘"
+
+
 def test_warm_up_builds_the_index_lookup_tables(guarded):
     """Before a server answers, warm_up leaves every segment of the register's index with its prefix table (no
     request pays for building it)."""
@@ -240,7 +285,7 @@ def test_a_batch_with_audit_events_is_stored_in_plain_statements(committed):
     from himitsu.web.guard.models import GuardDecision
 
     chain.record("create", object_type="t", object_id=0)  # the head exists from here on
-    serving._no_flush_wait(connection)  # (once per connection on PostgreSQL: SET synchronous_commit)
+    serving._store(_jobs(100, 1, audited=set()))  # the writer's connection checked and set (SET synchronous_commit)
     jobs = _jobs(1, 5, audited={2, 4, 5})
     sent = _executed(connection, lambda: serving._store(jobs))
     if connection.vendor == "postgresql":

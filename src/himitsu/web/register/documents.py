@@ -7,11 +7,13 @@ belongs to which entry, who did it (audit), and who may learn about it (need-to-
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
@@ -31,42 +33,99 @@ from himitsu.web.register.models import Category, Secret, SecretDocument
 UNASSIGNED = {"code": "UNASSIGNED", "name": "未割当", "name_en": "Unassigned"}
 
 
-_refs = Recent(0, limit=100_000)  # kept only in serving processes (keep_refs)
+class _Owners:
+    """The register entry of each registered document, for serving processes, without a query per checked text:
+    every document's entry id is read in one query when the process starts serving (a document belongs to one
+    entry for good; one added later is read when first matched), and an entry's title and level are kept for
+    ``seconds`` (a change made elsewhere shows within them). A removed document leaves the index, so the engine
+    no longer asks for it; a removed entry is not found and its documents are None."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._lock = threading.Lock()
+        self._doc_ids = np.zeros(0, dtype=np.int64)  # sorted
+        self._entry_ids = np.zeros(0, dtype=np.int64)  # the entry of each, in the same order
+        self._later: dict[int, int] = {}  # documents read after the load
+        self._nowhere = Recent(0, limit=100_000)  # ids that are no document (kept ``seconds``)
+        self._entries = Recent(0)  # entry id -> SecretRef
+
+    def keep(self, seconds: float) -> None:
+        with self._lock:
+            self.seconds = seconds
+            self._later, self._nowhere, self._entries = {}, Recent(seconds, 100_000), Recent(seconds)
+            if not seconds:
+                self._doc_ids = self._entry_ids = np.zeros(0, dtype=np.int64)
+                return
+            pairs = np.array(list(SecretDocument.objects.order_by("pk").values_list("pk", "secret_id")),
+                             dtype=np.int64).reshape(-1, 2)
+            self._doc_ids, self._entry_ids = pairs[:, 0].copy(), pairs[:, 1].copy()
+
+    def resolve(self, doc_ids: Sequence[int]) -> dict[int, SecretRef | None]:
+        entry_of: dict[int, int | None] = {}
+        unknown = []
+        known = self._doc_ids
+        if len(known):
+            wanted = np.asarray(doc_ids, dtype=np.int64)
+            at = np.minimum(np.searchsorted(known, wanted), len(known) - 1)
+            hit = known[at] == wanted
+            entry_of.update(zip(wanted[hit].tolist(), self._entry_ids[at[hit]].tolist(), strict=True))
+        for doc_id in doc_ids:
+            if doc_id in entry_of:
+                continue
+            if doc_id in self._later:
+                entry_of[doc_id] = self._later[doc_id]
+            elif self._nowhere.get(doc_id):
+                entry_of[doc_id] = None
+            else:
+                unknown.append(doc_id)
+        for start in range(0, len(unknown), _IN_CHUNK):
+            chunk = unknown[start:start + _IN_CHUNK]
+            found = dict(SecretDocument.objects.filter(pk__in=chunk).values_list("pk", "secret_id").order_by())
+            for doc_id in chunk:
+                entry_of[doc_id] = found.get(doc_id)
+                if doc_id in found:
+                    if len(self._later) >= _LATER_LIMIT:  # (read again when next matched)
+                        self._later = {}
+                    self._later[doc_id] = found[doc_id]
+                else:
+                    self._nowhere.put(doc_id, True)
+        refs = {entry: self._entries.get(entry) for entry in set(entry_of.values()) if entry is not None}
+        missing = [entry for entry, ref in refs.items() if ref is None]
+        for start in range(0, len(missing), _IN_CHUNK):
+            for pk, title, level in Secret.objects.filter(pk__in=missing[start:start + _IN_CHUNK]).values_list(
+                    "pk", "title", "level__name").order_by():
+                refs[pk] = SecretRef(id=pk, title=title, level=level)
+                self._entries.put(pk, refs[pk])
+        return {doc_id: refs.get(entry) if entry is not None else None for doc_id, entry in entry_of.items()}
+
+
+_owners = _Owners()
 
 
 def keep_refs(seconds: float) -> None:
-    """Serving processes (``himitsu.web.guard.serving``): reuse the entry a document belongs to for ``seconds``
-    (a level or title changed elsewhere shows within them); 0: read it each time (pages, CLI, tests)."""
-    _refs.seconds = seconds
-    _refs.clear()
+    """Serving processes (``himitsu.web.guard.serving``): every document's entry read now, an entry's title and
+    level reused for ``seconds`` (a level or title changed elsewhere shows within them); 0: everything read each
+    time (pages, CLI, tests)."""
+    _owners.keep(seconds)
 
 
-#: document ids per query of resolve_documents (SQLite limits a statement's parameters)
+#: ids per query of resolve_documents (SQLite limits a statement's parameters)
 _IN_CHUNK = 500
+#: documents added since a serving process read them all, kept at most
+_LATER_LIMIT = 100_000
 
 
 def resolve_documents(doc_ids: Sequence[int]) -> dict[int, SecretRef | None]:
-    """The register entries of several registered documents in one query (one per ``_IN_CHUNK`` ids; the engine
-    asks once per checked text for every document it found passages of); None for a document no longer
-    registered."""
-    out: dict[int, SecretRef | None] = {}
-    missing = []
-    for doc_id in doc_ids:
-        kept = _refs.get(doc_id) if _refs.seconds else None
-        if kept is not None:
-            out[doc_id] = kept
-        else:
-            missing.append(doc_id)
-    found: dict[int, SecretRef] = {}
-    for start in range(0, len(missing), _IN_CHUNK):  # a long text may match many documents: bounded IN lists
-        rows = SecretDocument.objects.filter(pk__in=missing[start:start + _IN_CHUNK]).values_list(
+    """The register entries of several registered documents (the engine asks once per checked text for every
+    document it found passages of), None for a document no longer registered: in serving processes from what
+    :class:`_Owners` keeps, else in one query (one per ``_IN_CHUNK`` ids)."""
+    if _owners.seconds:
+        return _owners.resolve(doc_ids)
+    out: dict[int, SecretRef | None] = dict.fromkeys(doc_ids)
+    for start in range(0, len(doc_ids), _IN_CHUNK):  # a long text may match many documents: bounded IN lists
+        rows = SecretDocument.objects.filter(pk__in=doc_ids[start:start + _IN_CHUNK]).values_list(
             "pk", "secret_id", "secret__title", "secret__level__name").order_by()
-        found.update((pk, SecretRef(id=secret_id, title=title, level=level)) for pk, secret_id, title, level in rows)
-    for doc_id in missing:
-        ref = found.get(doc_id)
-        out[doc_id] = ref
-        if ref is not None and _refs.seconds:
-            _refs.put(doc_id, ref)
+        out.update((pk, SecretRef(id=secret_id, title=title, level=level)) for pk, secret_id, title, level in rows)
     return out
 
 
