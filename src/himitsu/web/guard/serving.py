@@ -226,8 +226,8 @@ def _store_linked(rows: list[Any], audited: list[_Job], connection: Any) -> bool
             _forget_ids(rows)
             raise
         return True
-    raw = connection.connection
     with connection.cursor() as cursor:
+        raw = connection.connection  # (opening the cursor may have replaced a connection that failed its check)
         try:
             cursor.execute(f"BEGIN; {rows_sql}; {read_head}", rows_params)
             cursor.nextset()  # past BEGIN's empty result
