@@ -11,10 +11,12 @@ switch interval (5 ms) — a convoy that turned 3 ms requests into seconds. In s
   statement, records with audit events in one transaction (one insert for the records, one for the events, linked
   into the chain in order; two round trips on PostgreSQL); the thread that asked waits for its record's id, so
   nothing is answered before it is stored;
-* **short-lived reads**: a verified API token, a sender's user row and the register entry of a matched document
-  are reused for :data:`TOKEN_SECONDS` seconds and the policy's stamp is looked at once a :data:`POLICY_SECONDS`,
+* **short-lived reads**: a verified API token, a sender's user row and a register entry's title and level are
+  reused for :data:`TOKEN_SECONDS` seconds and the policy's stamp is looked at once a :data:`POLICY_SECONDS`,
   so a revocation, a policy change or an entry's new level made elsewhere takes effect in every serving process
-  within those seconds (a revocation or policy change at once in the process that made it).
+  within those seconds (a revocation or policy change at once in the process that made it); which entry each
+  registered document belongs to is read for all documents once, when serving starts
+  (``documents.keep_refs``).
 
 Outside serving mode (the CLI, the gateways' tests, the test suite) everything is read and written when asked.
 The web pages served by ``himitsu serve`` run in serving mode too: a token revoked on a page is dropped at once in
