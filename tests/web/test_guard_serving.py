@@ -303,7 +303,9 @@ def test_a_batch_with_audit_events_is_stored_in_plain_statements(committed):
     assert (head.seq, head.hash) == (4, events[-1].hash)
     assert chain.verify().ok
     if connection.vendor == "postgresql":
-        assert connection.connection.info.transaction_status == serving._IDLE
+        from psycopg.pq import TransactionStatus
+
+        assert connection.connection.info.transaction_status == TransactionStatus.IDLE
 
 
 @pytest.mark.parametrize("failure", ["before the events are sent", "in the database"])
@@ -330,7 +332,9 @@ def test_a_batch_that_fails_half_way_leaves_nothing_and_the_connection_usable(co
     assert AuditHead.objects.get(pk=1).seq == 1
     assert AuditEvent.objects.filter(object_type="guard_decision").count() == 0
     if connection.vendor == "postgresql":
-        assert connection.connection.info.transaction_status == serving._IDLE
+        from psycopg.pq import TransactionStatus
+
+        assert connection.connection.info.transaction_status == TransactionStatus.IDLE
     if failure == "in the database":
         return
     again = _jobs(1, 3, audited={2})

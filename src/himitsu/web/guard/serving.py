@@ -37,7 +37,6 @@ from typing import Any
 TOKEN_SECONDS = 5.0
 POLICY_SECONDS = 1.0
 MAX_BATCH = 500
-_IDLE = 0  # psycopg's TransactionStatus.IDLE: no transaction open on the connection
 
 _serving = False
 
@@ -228,6 +227,8 @@ def _store_linked(rows: list[Any], audited: list[_Job], connection: Any) -> bool
             _forget_ids(rows)
             raise
         return True
+    from psycopg.pq import TransactionStatus
+
     with connection.cursor() as cursor:
         raw = connection.connection  # (opening the cursor may have replaced a connection that failed its check)
         try:
@@ -246,7 +247,7 @@ def _store_linked(rows: list[Any], audited: list[_Job], connection: Any) -> bool
             cursor.execute(f"{events_sql}; {move_head}; COMMIT", [*events_params, seq, prev])
         except BaseException:
             _forget_ids(rows)
-            if not raw.closed and raw.info.transaction_status != _IDLE:
+            if not raw.closed and raw.info.transaction_status != TransactionStatus.IDLE:
                 with contextlib.suppress(Exception):  # a broken connection is replaced before the next batch
                     raw.execute("ROLLBACK")
             raise
