@@ -200,6 +200,20 @@ def test_the_writers_insert_stores_what_the_orm_stores(guarded):
         assert mine == orms
 
 
+def test_a_refused_insert_raises_djangos_error(guarded):
+    """The database's refusal reaches the writer as Django's error (PostgreSQL: psycopg's own cursor, inside
+    Django's error wrapping); no id is set, and the connection goes on."""
+    from django.db import IntegrityError, connection, transaction
+
+    rows = [_decision(1), _decision(2, action=None)]  # NOT NULL
+    with pytest.raises(IntegrityError), transaction.atomic():
+        serving.insert(rows, connection)
+    assert all(r.pk is None and r._state.adding for r in rows)
+    again = [_decision(3)]
+    serving.insert(again, connection)
+    assert _stored(again[0])["size"] == 1003
+
+
 def test_the_writers_insert_splits_a_batch_larger_than_one_statement_allows(guarded):
     """More rows than one statement's parameters allow (SQLite's limit; PostgreSQL has none here): several
     statements, every row stored once with its own id (the writer runs these in a transaction)."""
