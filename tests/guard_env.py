@@ -4,8 +4,10 @@ HIMITSU_HOME and fingerprint index, and the texts that do and do not carry its s
 from __future__ import annotations
 
 import gc
+from typing import Any
 
 import pytest
+from django.test import Client
 
 RECIPE = ("焼結炉の温度プロファイルは第一ゾーンで八百五十度、第二ゾーンで千百二十度とし、保持時間は四十五分とする。"
           "雰囲気ガスは窒素九十五パーセント水素五パーセントの混合とし、露点はマイナス四十度以下に管理する。"
@@ -32,6 +34,26 @@ def my_number(first11: str) -> str:
 
 MY_NUMBER = my_number("12345678901")
 PERSONAL = f"山田太郎さんの個人番号（マイナンバー）は {MY_NUMBER} です。手続きに使ってください。"
+
+
+class ServedClient(Client):
+    """Django's test client, routing requests as the served application does (``himitsu.web.wsgi.TokenCalls``):
+    check-API calls with a bearer token to a handler with only the API's middleware, the rest to the full one."""
+
+    def __init__(self, **defaults: Any) -> None:
+        from django.test.client import ClientHandler
+
+        from himitsu.web.wsgi import api_handler
+
+        super().__init__(**defaults)
+        self.full = self.handler
+        self.api = api_handler(lambda: ClientHandler(enforce_csrf_checks=False))
+
+    def request(self, **request: Any) -> Any:
+        from himitsu.web.wsgi import token_call
+
+        self.handler = self.api if token_call(self._base_environ(**request)) else self.full
+        return super().request(**request)
 
 
 @pytest.fixture(name="guarded")

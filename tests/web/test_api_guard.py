@@ -18,16 +18,16 @@ from himitsu.web.guard import services
 from himitsu.web.guard.models import GuardDecision
 from himitsu.web.register.services import Context
 from tests.engine.test_extract_fixtures import docx
-from tests.guard_env import EXCERPT, HARMLESS, PERSONAL, PRICES_EXCERPT, RECIPE, guarded_fixture  # noqa: F401
+from tests.guard_env import EXCERPT, HARMLESS, PERSONAL, PRICES_EXCERPT, RECIPE, ServedClient, guarded_fixture  # noqa: F401
 
 URL = "/api/v1/check"
 
 
 @pytest.fixture
 def api(guarded):
-    """(client, token for a check integration acting for nobody)."""
+    """(client routing as the served application does, token for a check integration acting for nobody)."""
     _row, token = services.create_token(Context(actor=guarded.users["manager"]), "DLP", ["check"])
-    return Client(), token
+    return ServedClient(), token
 
 
 def post(client: Client, token: str | None, body: Any = None, *, raw: bytes | None = None,
@@ -135,7 +135,7 @@ def _upload(name: str, data: bytes):
 
 
 def test_need_to_know_on_findings(guarded):
-    client = Client()
+    client = ServedClient()
     manager = Context(actor=guarded.users["manager"])
     _r, for_bob = services.create_token(manager, "bob's plugin", ["check"], user=guarded.users["bob"])
     _r, for_alice = services.create_token(manager, "alice's plugin", ["check"], user=guarded.users["alice"])
@@ -221,7 +221,7 @@ def test_no_token_bad_token_revoked_token(api, guarded):
 
 def test_a_token_opens_only_the_check_api(guarded):
     _row, token = services.create_token(Context(actor=guarded.users["manager"]), "DLP", ["check"])
-    client = Client()
+    client = ServedClient()
     for url in ("/api/v1/secrets", "/api/v1/audit", "/", "/register/"):
         response = client.get(url, HTTP_AUTHORIZATION=f"Bearer {token}")
         assert response.status_code in (302, 401), (url, response.status_code)

@@ -3,7 +3,8 @@
 The application is Django's behind :class:`RequestBodies`, which gives every server the same two guarantees
 about request bodies before Django sees them: none larger than HIMITSU_MAX_REQUEST_BYTES, and a body sent in
 chunks (``Transfer-Encoding: chunked``, no ``Content-Length``) read as a body of known length — Django reads only
-``Content-Length`` bytes and would see it as empty.
+``Content-Length`` bytes and would see it as empty. Calls of the check API made with a bearer token go to a
+Django handler with only the middleware they need (:class:`TokenCalls`).
 """
 
 from __future__ import annotations
@@ -96,10 +97,65 @@ def _language(environ: dict[str, Any]) -> str:
     return header_language(environ.get("HTTP_ACCEPT_LANGUAGE", ""))
 
 
+#: the middleware of a check-API call made with a bearer token (in settings.MIDDLEWARE's order): such a call has
+#: no session, no cookie to forge, no page, message or static file, and is no person's visit to the web app
+API_MIDDLEWARE = (
+    "django.middleware.security.SecurityMiddleware",
+    "himitsu.web.core.middleware.LanguageMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "himitsu.web.guard.middleware.TokenMiddleware",
+    "himitsu.web.core.errors.TypedErrorMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+)
+
+
+def api_handler(make: Callable[[], Any] | None = None) -> Any:
+    """A Django handler (``make()``: a WSGIHandler when not given; the tests' client makes its own kind) with only
+    those of settings.MIDDLEWARE that :data:`API_MIDDLEWARE` names, in the settings' order (Django builds a
+    handler's middleware chain from the settings once: here, while they name only those)."""
+    from django.conf import settings
+    from django.core.handlers.wsgi import WSGIHandler
+
+    missing = [name for name in API_MIDDLEWARE if name not in settings.MIDDLEWARE]
+    if missing:
+        raise ValueError(f"API_MIDDLEWARE names middleware that settings.MIDDLEWARE does not: {missing}")
+    everything = settings.MIDDLEWARE
+    settings.MIDDLEWARE = [name for name in everything if name in API_MIDDLEWARE]
+    try:
+        handler = (make or WSGIHandler)()
+        if handler._middleware_chain is None:  # (the tests' handler builds its chain on its first request)
+            handler.load_middleware()
+        return handler
+    finally:
+        settings.MIDDLEWARE = everything
+
+
+class TokenCalls:
+    """``app`` (Django's handler), except for ``POST /api/v1/check`` with ``Authorization: Bearer …``: ``api``
+    (:func:`api_handler`). Sessions, CSRF, login by session, the login redirect, messages and static files do
+    nothing for such a call but cost ~8 % of its CPU. Its token is verified by the same middleware either way (a
+    call whose token fails is answered 401 ``guard.token_invalid``); a call without a bearer token (a logged-in
+    web session) goes through ``app``."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], api: Callable[..., Iterable[bytes]]) -> None:
+        self.app, self.api = app, api
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        return (self.api if token_call(environ) else self.app)(environ, start_response)
+
+
+def token_call(environ: dict[str, Any]) -> bool:
+    """Whether the request is a call of the check API with a bearer token."""
+    from himitsu.web.guard.middleware import CHECK_PATH
+
+    return (environ.get("PATH_INFO") == CHECK_PATH and environ.get("REQUEST_METHOD") == "POST"
+            and environ.get("HTTP_AUTHORIZATION", "")[:7].lower() == "bearer ")
+
+
 def _application() -> RequestBodies:
     from django.conf import settings
 
-    return RequestBodies(get_wsgi_application(), settings.HIMITSU_MAX_REQUEST_BYTES)
+    return RequestBodies(TokenCalls(get_wsgi_application(), api_handler()), settings.HIMITSU_MAX_REQUEST_BYTES)
 
 
 application = _application()
