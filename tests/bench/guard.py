@@ -317,11 +317,22 @@ def _web_home(database_url: str = "") -> Any:
                 "HIMITSU_GUARD_BURST": "100000"}
         if database_url:
             env["HIMITSU_DATABASE_URL"] = database_url
+            _empty(database_url)
         log("the web app's index and database ...")
         _web_index(f"{web}/index")
         setup = subprocess.run([sys.executable, "-c", _SETUP_WEB, str(N_DOCS)], env=env, capture_output=True,
                                text=True, timeout=600, check=True)
         yield env, setup.stdout.split()[-1]
+
+
+def _empty(database_url: str) -> None:
+    """The benchmark's PostgreSQL database made empty again (its schema ``public`` dropped and made anew): each
+    deployment the benchmark measures starts from nothing."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
+        conn.execute("CREATE SCHEMA public")
 
 
 def run_check_api(texts: list[str], rate: float, seconds: float, processes: list[int], repeat: int,
@@ -530,7 +541,8 @@ def main() -> None:
     parser.add_argument("--mail-connections", type=int, default=8)
     parser.add_argument("--only", choices=["ai", "api", "mail"], help="run one part only")
     parser.add_argument("--postgres", default=os.environ.get("BENCH_POSTGRES_URL", ""),
-                        help="an empty PostgreSQL database for a second check-API run (BENCH_POSTGRES_URL)")
+                        help="a PostgreSQL database for second runs of the check API and the AI gateway as deployed, "
+                             "emptied before each (BENCH_POSTGRES_URL)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each check-API configuration (interleaved)")
     parser.add_argument("--workers", type=lambda v: [int(x) for x in v.split(",")], default=[0, 2],
                         help="check workers, comma-separated (0: threads of the gateway's process)")
@@ -558,8 +570,9 @@ def main() -> None:
                     table(["run", "decision", "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms",
                            "added p50 / p99 ms"], run_ai(tmp, texts, args.rate, args.seconds, pool))
                 if args.only in (None, "ai") and not workers:  # as deployed: its own process, records kept
-                    table(["run", "decision", "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms",
-                           "added p50 / p99 ms"], run_ai_deployed(texts, args.rate, args.seconds))
+                    for url in ["", args.postgres] if args.postgres else [""]:
+                        table(["run", "decision", "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms",
+                               "added p50 / p99 ms"], run_ai_deployed(texts, args.rate, args.seconds, url))
                 if args.only in (None, "api") and not workers:  # the web app runs its own processes
                     for url in ["", args.postgres] if args.postgres else [""]:
                         runs, medians = run_check_api(texts, args.rate, args.seconds, [1, 2], args.repeat, url)
