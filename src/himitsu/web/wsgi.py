@@ -133,7 +133,7 @@ def api_handler(make: Callable[[], Any] | None = None) -> Any:
 class TokenCalls:
     """``app`` (Django's handler), except for ``POST /api/v1/check`` with ``Authorization: Bearer …``: ``api``
     (:func:`api_handler`). Sessions, CSRF, login by session, the login redirect, messages and static files do
-    nothing for such a call but cost ~8 % of its CPU. Its token is verified by the same middleware either way (a
+    nothing for such a call but cost 5–9 % of its CPU. Its token is verified by the same middleware either way (a
     call whose token fails is answered 401 ``guard.token_invalid``); a call without a bearer token (a logged-in
     web session) goes through ``app``."""
 

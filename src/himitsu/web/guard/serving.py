@@ -295,8 +295,9 @@ def insert(rows: list[Any], connection: Any, per_statement: int | None = None) -
     database allows (``per_statement`` rows each: :func:`_rows_per_statement` when not given), their ids set in
     order, as ``bulk_create`` sets them; unlike it, without a transaction of its own (one statement is atomic; more
     need the caller's transaction). On PostgreSQL the values travel apart from the statement (server-side binding,
-    psycopg's own cursor on Django's connection): Django's cursor writes them into the statement's text, which
-    cost this thread twice the CPU of the round trip itself."""
+    psycopg's own cursor on Django's connection): Django's cursor writes them into the statement's text, which cost
+    this thread 0.24 ms of CPU a one-row statement against 0.14–0.19 ms. (Such a statement is not in Django's query
+    log: ``connection.queries``, the ``django.db.backends`` logger.)"""
     size = per_statement or _rows_per_statement(rows, connection)
     with _binding_cursor(connection) as cursor:
         for start in range(0, len(rows), size):
